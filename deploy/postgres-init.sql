@@ -1,0 +1,5 @@
+-- Each service owns its own database; none reads another's.
+CREATE DATABASE intake;
+CREATE DATABASE volunteers;
+CREATE DATABASE dispatch;
+CREATE DATABASE notify;

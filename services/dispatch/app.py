@@ -1,0 +1,33 @@
+"""Dispatch: matches requests to teams by location; the coordinators' API."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.http import install_problem_handlers, mount_metrics
+from shared.runtime import Runtime
+
+from . import api, handlers
+from .models import outbox, processed_events
+from .scheduler import QueueSweeper
+from .settings import DispatchSettings
+from .team_index import TeamCache
+
+
+def create_app(settings: DispatchSettings | None = None) -> FastAPI:
+    settings = settings or DispatchSettings()
+    runtime = Runtime(settings, "dispatch", settings.database_url,
+                      Path(__file__).parent / "migrations", outbox, processed_events)
+    teams = TeamCache(runtime.db, settings)
+    runtime.background(teams.run)
+    sweeper = QueueSweeper(runtime, settings, teams)
+    runtime.background(sweeper.run)
+    handlers.register(runtime, settings, sweeper, teams)
+    app = FastAPI(title="Heartline dispatch", version="1", lifespan=runtime.lifespan)
+    app.state.runtime = runtime
+    app.state.teams = teams
+    install_problem_handlers(app)
+    app.include_router(runtime.health_router())
+    app.include_router(api.router(runtime, settings, sweeper))
+    mount_metrics(app)
+    return app

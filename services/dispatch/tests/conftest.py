@@ -1,0 +1,151 @@
+"""Dispatch in process on real PostgreSQL and NATS, and events as intake,
+volunteers and notify would publish them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from services.dispatch.app import create_app
+from services.dispatch.settings import DispatchSettings
+from shared.contracts import (
+    AssignmentRepliedV1,
+    RequestCancelledV1,
+    RequestFeedbackGivenV1,
+    RequestReceivedV1,
+    TeamChangedV1,
+)
+from shared.http import issue_coordinator_token
+from tests.support.bus import TestBus
+from tests.support.inprocess import serve_in_process, settings_for
+
+TOKEN_SECRET = "dispatch-test-token-secret-0123456789"
+COMMUNITY = "wuhan-jianghan-01"
+HERE = (30.5928, 114.3055)
+
+
+async def eventually(probe: Callable[[], Awaitable], timeout: float = 15.0, what: str = "the condition"):
+    """Polls `probe` until it returns something truthy; fails after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last: {result!r}")
+        await asyncio.sleep(0.05)
+
+
+def team_event(team_id: str | None = None, version: int = 1, *, lat: float = HERE[0], lon: float = HERE[1],
+               radius_km: float = 5.0, capacity: int = 3, on_duty: bool = True, status: str = "active",
+               categories: tuple[str, ...] = ("medicine", "daily_necessities"), area: dict | None = None,
+               community: str = COMMUNITY, name: str = "Team") -> TeamChangedV1:
+    return TeamChangedV1(
+        source="heartline/volunteers", correlationid=team_id or "team",
+        data=dict(team_id=team_id or str(uuid4()), version=version, name=name, community=community,
+                  location={"lat": lat, "lon": lon}, radius_km=radius_km, skills=("delivery",),
+                  categories=categories, area=area, capacity=capacity, on_duty=on_duty, status=status,
+                  leader={"name": "Wang Wei", "phone": "+8613900139000"}),
+    )
+
+
+def request_event(*, lat: float = 30.5950, lon: float = 114.3000, category: str = "medicine",
+                  urgency: str = "high", vulnerabilities: tuple[str, ...] = (), community: str | None = COMMUNITY,
+                  needs_volunteer: bool = True, received_at: datetime | None = None) -> RequestReceivedV1:
+    request_id = str(uuid4())
+    return RequestReceivedV1(
+        source="heartline/intake", correlationid=request_id,
+        data=dict(request_id=request_id, reference=request_id[:8].upper(), category=category,
+                  needs_volunteer=needs_volunteer, description="Needs insulin delivered",
+                  location={"lat": lat, "lon": lon}, community=community, urgency=urgency,
+                  vulnerabilities=vulnerabilities, requester={"name": "Li Na", "phone": "+8613800138000"},
+                  received_at=received_at or datetime.now(timezone.utc)),
+    )
+
+
+def cancelled_event(request_id: str, by: str = "requester") -> RequestCancelledV1:
+    return RequestCancelledV1(source="heartline/intake", correlationid=request_id,
+                              data=dict(request_id=request_id, cancelled_by=by, reason="no longer needed",
+                                        cancelled_at=datetime.now(timezone.utc)))
+
+
+def feedback_event(request_id: str, rating: int = 5) -> RequestFeedbackGivenV1:
+    return RequestFeedbackGivenV1(source="heartline/intake", correlationid=request_id,
+                                  data=dict(request_id=request_id, rating=rating, channel="sms",
+                                            given_at=datetime.now(timezone.utc)))
+
+
+def replied_event(assignment: dict, action: str, team_id: str | None = None) -> AssignmentRepliedV1:
+    return AssignmentRepliedV1(source="heartline/notify", correlationid=assignment["request_id"],
+                               data=dict(assignment_id=assignment["id"], team_id=team_id or assignment["team_id"],
+                                         action=action, channel="sms", received_at=datetime.now(timezone.utc)))
+
+
+def coordinator_headers(*communities: str) -> dict[str, str]:
+    token = issue_coordinator_token(TOKEN_SECRET, "coord-zhang", "coordinator", list(communities),
+                                    timedelta(hours=1))
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Dispatch:
+    """A running dispatch plus the bus, with the waits tests need."""
+
+    def __init__(self, client, bus: TestBus, database_url: str) -> None:
+        self.client = client
+        self.bus = bus
+        self.database_url = database_url
+
+    async def publish(self, event) -> None:
+        await self.bus.publish(event)
+
+    async def request(self, request_id: str) -> dict:
+        response = await self.client.get(f"/v1/requests/{request_id}")
+        return response.json() if response.status_code == 200 else {}
+
+    async def wait_status(self, request_id: str, *statuses: str, timeout: float = 15.0) -> dict:
+        async def probe():
+            body = await self.request(request_id)
+            return body if body.get("status") in statuses else None
+        return await eventually(probe, timeout, f"request {request_id} to be {statuses}")
+
+    async def team_loaded(self, team_id: str, version: int = 1) -> None:
+        async def probe():
+            rows = await self.sql("SELECT version FROM teams WHERE id = $1", team_id)
+            return rows and rows[0]["version"] >= version
+        await eventually(probe, 15.0, f"team {team_id} v{version} in dispatch")
+
+    async def sql(self, query: str, *args):
+        conn = await asyncpg.connect(self.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+def start_dispatch(bus_env, make_database):
+    """Starts dispatch in process (settings overridable); the same database can
+    be passed again to start it anew, as after a restart."""
+
+    @asynccontextmanager
+    async def start(database_url: str | None = None, **overrides):
+        database_url = database_url or await make_database("dispatch")
+        overrides.setdefault("sweep_seconds", 0.2)
+        settings = settings_for(DispatchSettings, bus_env, database_url, token_secret=TOKEN_SECRET, **overrides)
+        async with TestBus(bus_env) as bus, serve_in_process(create_app(settings)) as client:
+            yield Dispatch(client, bus, database_url)
+
+    return start
+
+
+@pytest.fixture
+async def dispatch(start_dispatch):
+    async with start_dispatch() as running:
+        yield running

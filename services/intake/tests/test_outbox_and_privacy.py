@@ -1,0 +1,95 @@
+"""Accepted means stored: with NATS down intake still answers 202 and the
+events go out once NATS is back (in process; tests/test_faults.py does it
+across processes).  And no name or phone ever reaches a log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from sqlalchemy import func, select
+
+from services.intake.app import create_app
+from services.intake.models import outbox
+from services.intake.settings import IntakeSettings
+from tests.support.bus import TestBus
+from tests.support.infra import NatsServer
+from tests.support.inprocess import serve_in_process, settings_for
+from tests.support.system import request_body
+
+from .conftest import new_partner
+from .test_closed_loop import status_event
+from .test_webhooks import Receiver, until
+
+
+async def _unpublished(runtime) -> int:
+    async with runtime.db.sessions() as session:
+        return (await session.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))).scalar_one()
+
+
+async def test_requests_taken_while_nats_is_down_are_published_when_it_is_back(make_database) -> None:
+    server = NatsServer()
+    server.start()
+    tag = uuid.uuid4().hex[:8]
+    bus_env = {"NATS_URL": server.url, "HEARTLINE_BUS_PREFIX": f"o{tag}.", "HEARTLINE_STREAM": f"O{tag.upper()}"}
+    app = create_app(settings_for(IntakeSettings, bus_env, await make_database("intake")))
+    runtime = app.state.runtime
+    try:
+        async with serve_in_process(app) as intake:
+            server.stop()
+            await until(lambda: not runtime.bus.is_connected(), what="intake to notice NATS is gone")
+            ids = []
+            for i in range(5):
+                response = await intake.post("/v1/requests", json=request_body(external_id=f"down-{i}"))
+                assert response.status_code == 202, response.text
+                ids.append(response.json()["id"])
+            assert await _unpublished(runtime) == 5  # stored, waiting in the outbox
+
+            server.start()
+            async with TestBus(bus_env) as bus:
+                async def all_published():
+                    events = await bus.published("aid.request.received.v1", timeout=0.3)
+                    return sorted(e["data"]["request_id"] for e in events) == sorted(ids)
+
+                await until(all_published, timeout=30, what="the outbox to drain once NATS is back")
+            assert await _unpublished(runtime) == 0
+    finally:
+        server.stop()
+
+
+async def test_names_and_phones_never_reach_the_logs(intake, bus_env, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    name, phone, national = "Zhang Sanfeng", "+8613612345678", "13612345678"
+    receiver = Receiver(fail_next=1)
+    try:
+        _, partner = await new_partner(intake)
+        async with partner:
+            await partner.put("/v1/webhook", json={"url": receiver.url})
+            body = request_body()
+            body["requester"] = {"name": name, "phone": phone}
+            request_id = (await partner.post("/v1/requests", json=body)).json()["id"]
+            bad = dict(body, location={"lat": 99, "lon": 0})
+            assert (await partner.post("/v1/requests", json=bad)).status_code == 422
+            async with TestBus(bus_env) as bus:
+                await bus.publish(status_event(request_id, "accepted", 1))
+
+            async def delivered():
+                log = (await partner.get("/v1/webhook/deliveries")).json()
+                return log and log[0]["state"] == "delivered"
+
+            await until(delivered, what="the webhook to be delivered after one failure")
+        await intake.put("/v1/communities/jianghan-01", json={"name": "J01", "lat": 30.59, "lon": 114.3})
+        page = await intake.get("/form/jianghan-01")
+        token = page.text.split('name="form_token" value="')[1].split('"')[0]
+        await intake.post("/form/jianghan-01", data={
+            "form_token": token, "category": "medicine", "description": "d", "address": "a",
+            "name": name, "phone": "12"})  # a bad number: the form answers 422
+        await asyncio.sleep(0)
+    finally:
+        receiver.stop()
+    logged = caplog.text
+    assert logged, "nothing was logged at all: the check would be empty"
+    for secret in (name, phone, national):
+        assert secret not in logged

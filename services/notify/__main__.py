@@ -1,0 +1,7 @@
+from shared.serve import serve
+
+from .app import create_app
+from .settings import NotifySettings
+
+if __name__ == "__main__":
+    serve(create_app, NotifySettings())

@@ -1,0 +1,42 @@
+"""Notify: messages out by SMS and chat (in each person's language, with
+consent, quiet hours and rate limits), and replies in from providers' webhooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.http import install_problem_handlers, mount_metrics
+from shared.runtime import Runtime
+
+from . import api, handlers
+from .models import outbox, processed_events
+from .sender import DeliverySender, build_channels
+from .service import Notifier, _utcnow
+from .settings import NotifySettings
+from .templates import MessageTemplates
+
+
+def create_app(settings: NotifySettings | None = None, channels=None,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    # apprise logs provider calls at INFO, with hosts and sometimes tokens in them.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
+    runtime = Runtime(settings, "notify", settings.database_url,
+                      Path(__file__).parent / "migrations", outbox, processed_events)
+    notifier = Notifier(settings, MessageTemplates(settings.templates_dir), clock or _utcnow)
+    sender = DeliverySender(runtime, notifier, channels or build_channels(settings))
+    runtime.background(sender.run)
+    handlers.register(runtime, notifier)
+    app = FastAPI(title="Heartline notify", version="1", lifespan=runtime.lifespan)
+    app.state.runtime = runtime
+    app.state.notifier = notifier
+    install_problem_handlers(app)
+    app.include_router(runtime.health_router())
+    app.include_router(api.router(runtime, notifier))
+    mount_metrics(app)
+    return app

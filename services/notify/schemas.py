@@ -1,0 +1,69 @@
+"""Notify's HTTP shapes."""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PHONE_PATTERN = r"^\+[1-9]\d{6,14}$"
+
+
+class DeliveryOut(BaseModel):
+    """One message.  The address is never shown (a phone is masked, a chat URL
+    is a secret); `to` only tells messages apart."""
+
+    id: UUID
+    cause_type: str
+    request_id: UUID | None
+    recipient: str
+    channel: str
+    to: str
+    status: str
+    attempts: int
+    last_error: str | None
+    body: str
+    locale: str | None = None
+    template: str | None = None
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    opted_out: bool
+    preferred_channel: Literal["sms", "phone_call"] | None = Field(
+        None, description="phone_call: messages go to a coordinator, who calls."
+    )
+
+
+class ConsentOut(BaseModel):
+    phone: str
+    opted_out: bool
+    preferred_channel: str | None
+    changed_via: str | None
+    changed_at: datetime | None
+
+
+class InboundSms(BaseModel):
+    """A generic SMS gateway's webhook body (JSON or form).  Twilio-style
+    names (From, Body, MessageSid) are accepted too."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    sender: str = Field(alias="from", pattern=PHONE_PATTERN, description="E.164")
+    text: str = Field(min_length=1, max_length=1600)
+    id: str | None = Field(None, max_length=100, description="The provider's message id (de-duplicates).")
+
+
+class InboundChat(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    text: str = Field(min_length=1, max_length=4000)
+    id: str | None = Field(None, max_length=100)
+
+
+class InboundOut(BaseModel):
+    outcome: str

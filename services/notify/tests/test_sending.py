@@ -1,0 +1,169 @@
+"""Sending: retries with backoff when the provider answers 500 or does not
+answer in time, the dead-letter record and the coordinators' alert, quiet
+hours (with an injected clock), the delivery log's filters, and no secret in
+logs or API output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from uuid import uuid4
+
+import pytest
+
+from tests.support.capture import wait_until
+
+from .conftest import REQUESTER_PHONE, request_received
+
+
+async def until(predicate, what: str, timeout: float = 20.0):
+    return await asyncio.to_thread(wait_until, predicate, timeout, 0.05, what)
+
+
+async def until_async(probe, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := await probe():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_provider_500_is_retried_with_backoff_until_it_goes_through(notify) -> None:
+    notify.capture.fail_next = 2
+    await notify.bus.publish(request_received(uuid4()))
+    await until(lambda: notify.capture.sms_to(REQUESTER_PHONE), "the SMS after two failures")
+    [delivery] = await until_async(lambda: notify.deliveries(status="sent"), "the sent record")
+    assert delivery["attempts"] == 3 and delivery["last_error"] is None
+    delivered = await notify.bus.wait_for("aid.notification.delivered.v1")
+    assert (delivered["data"]["status"], delivered["data"]["attempts"]) == ("sent", 3)
+
+
+async def test_after_the_last_attempt_a_failed_record_and_a_coordinator_alert(notify) -> None:
+    notify.capture.fail_next = 3  # max_attempts is 3: every attempt fails, the alert then goes through
+    request_id = uuid4()
+    await notify.bus.publish(request_received(request_id))
+    alert = (await until(lambda: notify.capture.at("/chat/jianghan-coordinators"), "the alert"))[0]
+    assert alert.body["message"].startswith("【消息未送达】发给求助人的短信消息（求助 HL-7Q2K）尝试 3 次后失败")
+    [failed] = await notify.deliveries(status="failed")
+    assert failed["request_id"] == str(request_id)
+    assert failed["attempts"] == 3 and failed["last_error"] == "the provider refused the message"
+    await notify.bus.wait_for("aid.notification.delivered.v1", lambda e: e["data"]["status"] == "failed")
+    assert not notify.capture.sms_to(REQUESTER_PHONE)
+
+
+class SlowFirstServer:
+    """An SMS gateway that holds its first request without answering."""
+
+    def __init__(self, hold_seconds: float) -> None:
+        self.received: list[dict] = []
+        self.calls = 0
+        self.release = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.calls += 1
+                if server.calls == 1:
+                    server.release.wait(hold_seconds)
+                else:
+                    server.received.append(json.loads(raw))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def sms_url(self) -> str:
+        return f"json://127.0.0.1:{self.http.server_address[1]}/sms?:to={{to}}"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def slow_gateway():
+    server = SlowFirstServer(hold_seconds=10)
+    yield server
+    server.stop()
+
+
+async def test_a_provider_that_does_not_answer_in_time_is_retried(bus_env, make_database, capture, clock,
+                                                                  slow_gateway) -> None:
+    from services.notify.app import create_app
+    from tests.support.bus import TestBus
+    from tests.support.inprocess import serve_in_process
+
+    from .conftest import notify_settings
+
+    settings = notify_settings(bus_env, await make_database("notify"), capture,
+                               sms_url=slow_gateway.sms_url, send_timeout_seconds=0.5)
+    async with serve_in_process(create_app(settings, clock=clock)) as client, TestBus(bus_env) as bus:
+        await bus.publish(request_received(uuid4()))
+        await until(lambda: slow_gateway.received, "the SMS on the second attempt")
+        assert slow_gateway.received[0]["to"] == REQUESTER_PHONE
+        async def sent():
+            return [d for d in (await client.get("/v1/deliveries")).json() if d["status"] == "sent"]
+        [delivery] = await until_async(sent, "the sent record")
+        assert delivery["attempts"] == 2
+
+
+QUIET = {"quiet_start": "22:00", "quiet_end": "07:00", "timezone": "Asia/Shanghai"}
+
+
+@pytest.mark.parametrize("notify", [QUIET], indirect=True)
+async def test_quiet_hours_defer_non_urgent_messages_and_let_urgent_ones_through(notify) -> None:
+    notify.clock.at = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    await notify.bus.publish(request_received(uuid4(), urgency="normal", reference="HL-NORM"))
+    await notify.bus.publish(request_received(uuid4(), urgency="critical", phone="+8613800000009",
+                                              reference="HL-CRIT"))
+    await until(lambda: notify.capture.sms_to("+8613800000009"), "the critical receipt at night")
+    [deferred] = await until_async(lambda: notify.deliveries(status="pending"), "the deferred record")
+    assert "HL-NORM" in deferred["body"]
+    assert deferred["next_attempt_at"] == "2026-11-21T23:00:00Z"  # 07:00 in Shanghai
+    assert not notify.capture.sms_to(REQUESTER_PHONE)
+    notify.clock.at = datetime(2026, 11, 21, 23, 0, 1, tzinfo=timezone.utc)
+    sms = await until(lambda: notify.capture.sms_to(REQUESTER_PHONE), "the receipt in the morning")
+    assert "HL-NORM" in sms[0].body["message"]
+
+
+async def test_the_delivery_log_filters_pages_and_hides_addresses(notify, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    ids = [uuid4() for _ in range(3)]
+    for i, request_id in enumerate(ids):
+        await notify.bus.publish(request_received(request_id, phone=f"+861380000001{i}"))
+    await until(lambda: len(notify.capture.at("/sms")) == 3, "three receipts")
+    started = datetime.now(timezone.utc) - timedelta(minutes=5)
+    first = await notify.client.get("/v1/deliveries", params={"limit": 2, "recipient": "requester"})
+    assert first.headers["X-Total-Count"] == "3" and len(first.json()) == 2
+    second = await notify.client.get("/v1/deliveries", params={"limit": 2, "offset": 2, "recipient": "requester"})
+    assert len(second.json()) == 1
+    assert {d["id"] for d in first.json() + second.json()} == {d["id"] for d in await notify.deliveries()}
+    assert [d["request_id"] for d in await notify.deliveries(request_id=str(ids[1]))] == [str(ids[1])]
+    assert await notify.deliveries(channel="chat") == []
+    assert await notify.deliveries(recipient="team") == []
+    assert len(await notify.deliveries(since=started.isoformat())) == 3
+    assert await notify.deliveries(until=started.isoformat()) == []
+    assert [d["to"] for d in await notify.deliveries(request_id=str(ids[0]))] == ["+86138****0010"]
+    bad = await notify.client.get("/v1/deliveries", params={"since": started.isoformat(),
+                                                           "until": started.isoformat(), "status": "lost"})
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"query.status"}
+    backwards = await notify.client.get("/v1/deliveries", params={
+        "since": started.isoformat(), "until": (started - timedelta(hours=1)).isoformat()})
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "until"
+    logged = caplog.text
+    assert f"{notify.capture.url}/sms" not in logged and "+8613800000010" not in logged

@@ -1,0 +1,32 @@
+"""Volunteers' bus doors: thin, each one transaction with an idempotent claim."""
+
+from shared.contracts import MemberCheckinMissingV1, RequestReceivedV1, RequestStatusChangedV1, TeamChangedV1
+from shared.runtime import Runtime
+
+from . import service
+from .settings import VolunteersSettings
+
+
+def register(runtime: Runtime, cfg: VolunteersSettings) -> None:
+    bus = runtime.bus
+
+    @bus.subscriber("request-facts", RequestReceivedV1,
+                    "Remembers each request's category and urgency, to score its completion.")
+    async def on_request_received(event: RequestReceivedV1) -> None:
+        await runtime.once(service.FACTS_CONSUMER, event,
+                           lambda session: service.record_request_facts(session, event))
+
+    @bus.subscriber("points", RequestStatusChangedV1,
+                    "Awards points to the team's members when an assignment is done.")
+    async def on_request_status_changed(event: RequestStatusChangedV1) -> None:
+        if event.data.status != "done":
+            return
+        # The claim stops a redelivery; the ledger's unique key stops the same
+        # completion published twice under different event ids.
+        await runtime.once(service.POINTS_CONSUMER, event,
+                           lambda session: service.award_completion(session, event, cfg))
+
+    bus.publisher(TeamChangedV1, "A team was created or changed (whole current state, "
+                  "including effective capacity and on-duty after shifts and health).")
+    bus.publisher(MemberCheckinMissingV1, "A member has not done today's health check-in "
+                  "by the reminder time (once per member per day).")

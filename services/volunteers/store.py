@@ -1,0 +1,261 @@
+"""Every query volunteers makes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import (
+    checkin_reminders,
+    checkins,
+    coordinators,
+    member_moves,
+    members,
+    points_ledger,
+    registrations,
+    request_facts,
+    teams,
+)
+
+
+def _insert(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+# --- teams --------------------------------------------------------------------
+
+
+async def insert_team(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(teams.insert().values(**values))
+
+
+async def get_team(session: AsyncSession, team_id: str, *, for_update: bool = False) -> Row | None:
+    query = select(teams).where(teams.c.id == team_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def list_teams(session: AsyncSession, community: str | None, limit: int, offset: int) -> list[Row]:
+    query = select(teams).where(teams.c.status != "deleted").order_by(teams.c.created_at, teams.c.id)
+    if community:
+        query = query.where(teams.c.community == community)
+    return list((await session.execute(query.limit(limit).offset(offset))).all())
+
+
+async def update_team(session: AsyncSession, team_id: str, values: dict[str, Any]) -> None:
+    await session.execute(update(teams).where(teams.c.id == team_id).values(**values))
+
+
+async def claim_due_teams(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
+    """Teams whose scheduled change has come, locked for this transaction;
+    rows another replica holds are skipped (it publishes them)."""
+    query = (
+        select(teams)
+        .where(teams.c.next_change_at <= now, teams.c.status != "deleted")
+        .order_by(teams.c.next_change_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(query)).all())
+
+
+# --- members ------------------------------------------------------------------
+
+
+async def insert_member(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(members.insert().values(**values))
+
+
+async def get_member(session: AsyncSession, member_id: str, *, for_update: bool = False) -> Row | None:
+    query = select(members).where(members.c.id == member_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def member_by_phone(session: AsyncSession, phone: str) -> Row | None:
+    return (await session.execute(select(members).where(members.c.phone == phone))).first()
+
+
+async def member_by_checkin_key(session: AsyncSession, key: str) -> Row | None:
+    return (await session.execute(select(members).where(members.c.checkin_key == key))).first()
+
+
+async def update_member(session: AsyncSession, member_id: str, values: dict[str, Any]) -> None:
+    await session.execute(update(members).where(members.c.id == member_id).values(**values))
+
+
+async def team_members(session: AsyncSession, team_id: str, *, active_only: bool = False) -> list[Row]:
+    query = select(members).where(members.c.team_id == team_id).order_by(members.c.name, members.c.id)
+    if active_only:
+        query = query.where(members.c.active.is_(True))
+    return list((await session.execute(query)).all())
+
+
+async def insert_move(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(member_moves.insert().values(**values))
+
+
+async def member_moves_of(session: AsyncSession, member_id: str) -> list[Row]:
+    query = select(member_moves).where(member_moves.c.member_id == member_id).order_by(member_moves.c.moved_at)
+    return list((await session.execute(query)).all())
+
+
+# --- check-ins ----------------------------------------------------------------
+
+
+async def upsert_checkin(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Today's check-in; a second one the same day replaces the first."""
+    statement = _insert(session)(checkins).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["member_id", "day"],
+        set_={"status": statement.excluded.status, "channel": statement.excluded.channel,
+              "checked_at": statement.excluded.checked_at},
+    )
+    await session.execute(statement)
+
+
+async def latest_checkins(session: AsyncSession, member_ids: list[str]) -> dict[str, Row]:
+    """Each member's most recent check-in."""
+    if not member_ids:
+        return {}
+    latest = (
+        select(checkins.c.member_id, func.max(checkins.c.day).label("day"))
+        .where(checkins.c.member_id.in_(member_ids))
+        .group_by(checkins.c.member_id)
+        .subquery()
+    )
+    query = select(checkins).join(
+        latest, and_(checkins.c.member_id == latest.c.member_id, checkins.c.day == latest.c.day)
+    )
+    return {row.member_id: row for row in (await session.execute(query)).all()}
+
+
+async def members_to_remind(session: AsyncSession, team_id: str, day: date) -> list[Row]:
+    """Active members of the team with no check-in and no reminder for `day`."""
+    has_checkin = select(checkins.c.member_id).where(checkins.c.day == day)
+    reminded = select(checkin_reminders.c.member_id).where(checkin_reminders.c.day == day)
+    query = select(members).where(
+        members.c.team_id == team_id,
+        members.c.active.is_(True),
+        members.c.id.not_in(has_checkin),
+        members.c.id.not_in(reminded),
+    )
+    return list((await session.execute(query)).all())
+
+
+async def claim_reminder(session: AsyncSession, member_id: str, day: date, now: datetime) -> bool:
+    """True the first time a member is reminded for `day` (across replicas)."""
+    result = await session.execute(
+        _insert(session)(checkin_reminders)
+        .values(member_id=member_id, day=day, sent_at=now)
+        .on_conflict_do_nothing(index_elements=["member_id", "day"])
+    )
+    return result.rowcount == 1
+
+
+async def teams_with_active_members(session: AsyncSession) -> list[Row]:
+    query = select(teams).where(
+        teams.c.status != "deleted",
+        teams.c.id.in_(select(members.c.team_id).where(members.c.active.is_(True))),
+    )
+    return list((await session.execute(query)).all())
+
+
+# --- coordinators -------------------------------------------------------------
+
+
+async def insert_coordinator(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(coordinators.insert().values(**values))
+
+
+async def get_coordinator(session: AsyncSession, coordinator_id: str) -> Row | None:
+    return (await session.execute(select(coordinators).where(coordinators.c.id == coordinator_id))).first()
+
+
+async def list_coordinators(session: AsyncSession) -> list[Row]:
+    return list((await session.execute(select(coordinators).order_by(coordinators.c.created_at))).all())
+
+
+# --- registrations ------------------------------------------------------------
+
+
+async def insert_registration(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(registrations.insert().values(**values))
+
+
+async def open_registration_by_phone(session: AsyncSession, phone: str) -> Row | None:
+    query = select(registrations).where(registrations.c.phone == phone, registrations.c.status != "rejected")
+    return (await session.execute(query)).first()
+
+
+async def get_registration(session: AsyncSession, registration_id: str, *, for_update: bool = False) -> Row | None:
+    query = select(registrations).where(registrations.c.id == registration_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def list_registrations(session: AsyncSession, communities: frozenset[str] | None,
+                             status: str | None, limit: int, offset: int) -> list[Row]:
+    query = select(registrations).order_by(registrations.c.created_at, registrations.c.id)
+    if communities is not None:
+        query = query.where(registrations.c.community.in_(sorted(communities)))
+    if status:
+        query = query.where(registrations.c.status == status)
+    return list((await session.execute(query.limit(limit).offset(offset))).all())
+
+
+async def update_registration(session: AsyncSession, registration_id: str, values: dict[str, Any]) -> None:
+    await session.execute(update(registrations).where(registrations.c.id == registration_id).values(**values))
+
+
+# --- points -------------------------------------------------------------------
+
+
+async def upsert_request_fact(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        _insert(session)(request_facts).values(**values).on_conflict_do_nothing(index_elements=["request_id"])
+    )
+
+
+async def get_request_fact(session: AsyncSession, request_id: str) -> Row | None:
+    return (await session.execute(select(request_facts).where(request_facts.c.request_id == request_id))).first()
+
+
+async def add_points(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Adds a ledger entry unless one with the same source_key exists."""
+    result = await session.execute(
+        _insert(session)(points_ledger).values(**values).on_conflict_do_nothing(index_elements=["source_key"])
+    )
+    return result.rowcount == 1
+
+
+async def ledger_of(session: AsyncSession, member_id: str) -> list[Row]:
+    query = select(points_ledger).where(points_ledger.c.member_id == member_id).order_by(points_ledger.c.created_at)
+    return list((await session.execute(query)).all())
+
+
+async def leaderboard(session: AsyncSession, community: str, limit: int) -> list[Row]:
+    total = func.sum(points_ledger.c.points).label("points")
+    query = (
+        select(members.c.id, members.c.name, members.c.team_id, total)
+        .join(members, members.c.id == points_ledger.c.member_id)
+        .where(points_ledger.c.community == community)
+        .group_by(members.c.id, members.c.name, members.c.team_id)
+        .order_by(total.desc(), members.c.name)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def team_by_name(session: AsyncSession, community: str, name: str) -> Row | None:
+    query = select(teams).where(teams.c.community == community, teams.c.name == name,
+                                teams.c.status != "deleted").order_by(teams.c.created_at)
+    return (await session.execute(query)).first()

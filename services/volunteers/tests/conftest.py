@@ -1,0 +1,57 @@
+"""Volunteers in process on real PostgreSQL and NATS, with a clock the test drives."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.volunteers.app import create_app
+from services.volunteers.settings import VolunteersSettings
+from tests.support.inprocess import serve_in_process, settings_for
+
+SH = ZoneInfo("Asia/Shanghai")
+SECRET = "test-token-secret-0123456789abcdefghij"
+
+
+class Clock:
+    """Now, as the service sees it; tests move it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def local(day: str, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(datetime.fromisoformat(day).date(), time(hh, mm), tzinfo=SH).astimezone(timezone.utc)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(local("2025-03-03", 12))  # a Monday, noon in Shanghai
+
+
+@pytest.fixture
+async def make_volunteers(bus_env, make_database, clock):
+    """Starts volunteers with settings overrides; yields (app, admin client)."""
+    from contextlib import AsyncExitStack
+
+    async with AsyncExitStack() as stack:
+        async def start(**overrides):
+            overrides.setdefault("duty_poll_seconds", 0.1)
+            overrides.setdefault("token_secret", SECRET)
+            settings = settings_for(VolunteersSettings, bus_env, await make_database("volunteers"), **overrides)
+            app = create_app(settings, clock=clock)
+            client = await stack.enter_async_context(serve_in_process(app))
+            return app, client
+
+        yield start
+
+
+@pytest.fixture
+async def volunteers(make_volunteers):
+    _, client = await make_volunteers()
+    return client

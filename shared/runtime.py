@@ -1,0 +1,174 @@
+"""What every service runs besides its HTTP doors: its database (migrated on
+start), its bus connection (retried until NATS answers, then reconnected
+forever), its outbox relay and any background loops of its own."""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.responses import JSONResponse
+from faststream.specification import AsyncAPI
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus import Bus
+from shared.contracts import Event
+from shared.db import Database
+from shared.http import Principal, Problem, bearer_auth
+from shared.outbox import OutboxRelay, claim_event
+from shared.settings import ServiceSettings
+
+log = logging.getLogger("heartline.runtime")
+
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        service: str,
+        database_url: str,
+        migrations: Path,
+        outbox: Table,
+        inbox: Table,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.db = Database(database_url)
+        self.bus = Bus(settings, service)
+        self.relay = OutboxRelay(self.db, outbox, self.bus)
+        self.inbox = inbox
+        self.migrations = migrations
+        self.admin_token = (
+            settings.admin_token.get_secret_value() if settings.admin_token else _dev_token(service)
+        )
+        self.token_secret = settings.token_secret.get_secret_value() if settings.token_secret else None
+        self._loops: list[Callable[[], Awaitable[None]]] = [self.relay.run]
+        self._tasks: list[asyncio.Task] = []
+        self.bus_started = asyncio.Event()
+
+    def auth(self, resolve=None):
+        """The bearer-token dependency for this service's endpoints."""
+        return bearer_auth(self.admin_token, resolve, self.token_secret)
+
+    async def once(
+        self, consumer: str, event: Event, effect: Callable[[AsyncSession], Awaitable[T]]
+    ) -> T | None:
+        """The door of every bus handler: claims `event` for `consumer` and runs
+        `effect` in the same transaction.  A repeat does nothing and gives None."""
+        async with self.db.transaction() as session:
+            if not await claim_event(session, self.inbox, consumer, event.id):
+                return None
+            return await effect(session)
+
+    def background(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Runs `loop` for the life of the process, once the bus is up."""
+        self._loops.append(loop)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        if self.settings.run_migrations:
+            await self.db.migrate(self.migrations)
+        self._tasks.append(asyncio.create_task(self._start_bus(), name=f"{self.service}-bus"))
+        try:
+            yield
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            if self._tasks:
+                _, stuck = await asyncio.wait(self._tasks, timeout=10)
+                for task in stuck:
+                    log.error("%s: background task %s did not stop", self.service, task.get_name())
+            if self.bus_started.is_set():
+                try:
+                    await self.bus.broker.stop()
+                except Exception as exc:  # NATS already gone: nothing left to drain
+                    log.warning("%s: bus did not close cleanly: %s", self.service, type(exc).__name__)
+            await self.db.dispose()
+
+    async def _start_bus(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.bus.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS not there yet: the HTTP side keeps serving
+                log.warning("%s: bus not reachable (%s); retrying in %.1fs", self.service, exc, delay)
+                try:
+                    await self.bus.broker.stop()
+                except Exception:
+                    pass
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self.bus_started.set()
+        log.info("%s: bus connected", self.service)
+        for loop in self._loops:
+            self._tasks.append(asyncio.create_task(_forever(loop), name=loop.__qualname__))
+
+    def health_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/healthz", summary="The process is up")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @router.get("/readyz", summary="The database and the bus are reachable")
+        async def readyz() -> JSONResponse:
+            checks = {"database": "ok", "bus": "ok"}
+            try:
+                async with asyncio.timeout(2.0):
+                    await self.db.ping()
+            except Exception as exc:
+                checks["database"] = f"unreachable: {type(exc).__name__}"
+            if not (self.bus_started.is_set() and self.bus.is_connected()):
+                checks["bus"] = "unreachable"
+            ready = all(v == "ok" for v in checks.values())
+            return JSONResponse(
+                {"status": "ready" if ready else "not ready", "checks": checks},
+                status_code=200 if ready else 503,
+            )
+
+        @router.get("/v1/dead-letters", summary="Events this service gave up on, with the reason")
+        async def dead_letters(
+            principal: Annotated[Principal, Depends(self.auth())],
+            limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        ) -> JSONResponse:
+            if not principal.is_admin:
+                raise Problem(403, "Forbidden", "dead letters are for operators (admin token)")
+            if not self.bus.is_connected():
+                raise Problem(503, "Service Unavailable", "the bus is not reachable")
+            return JSONResponse(await self.bus.dead_letters(limit))
+
+        @router.get("/asyncapi.json", summary="AsyncAPI document of this service's bus use")
+        async def asyncapi() -> JSONResponse:
+            spec = AsyncAPI(self.bus.broker, title=f"Heartline {self.service}", version="1")
+            return JSONResponse(spec.to_specification().to_jsonable())
+
+        return router
+
+
+async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
+    """Restarts a background loop that crashed, so one bug cannot stop it for good."""
+    while True:
+        try:
+            await loop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop %s crashed; restarting", loop.__qualname__)
+            await asyncio.sleep(1.0)
+
+
+def _dev_token(service: str) -> str:
+    token = secrets.token_urlsafe(24)
+    log.warning("%s: HEARTLINE_ADMIN_TOKEN not set; development token: %s", service, token)
+    return token

@@ -1,0 +1,77 @@
+"""Settings every service shares.  Each service subclasses `ServiceSettings`
+with its own env prefix (INTAKE_, VOLUNTEERS_, ...) for its own fields; the
+deployment-wide fields below keep their global names (NATS_URL, HEARTLINE_*)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        validation_alias=_env("HEARTLINE_ENV", "environment"),
+        description="production refuses to start without real secrets.",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEARTLINE_ADMIN_TOKEN", "admin_token"),
+        description="Bearer token accepted by every service with full rights.",
+    )
+    token_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEARTLINE_TOKEN_SECRET", "token_secret"),
+        description="Signs coordinator tokens (issued by volunteers, accepted everywhere).",
+    )
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        validation_alias=_env("NATS_URL", "nats_url"),
+        description="NATS server with JetStream.",
+    )
+    bus_prefix: str = Field(
+        "",
+        validation_alias=_env("HEARTLINE_BUS_PREFIX", "bus_prefix"),
+        description="Prepended to every subject; lets two deployments share one NATS.",
+    )
+    stream_name: str = Field(
+        "HEARTLINE",
+        validation_alias=_env("HEARTLINE_STREAM", "stream_name"),
+        description="JetStream stream over <prefix>aid.>; dead letters go to <name>_DEADLETTER.",
+    )
+    max_deliver: int = Field(
+        8,
+        ge=1,
+        validation_alias=_env("HEARTLINE_MAX_DELIVER", "max_deliver"),
+        description="Deliveries of one event before it goes to the dead-letter stream.",
+    )
+    retry_base_seconds: float = Field(
+        0.5,
+        gt=0,
+        validation_alias=_env("HEARTLINE_RETRY_BASE_SECONDS", "retry_base_seconds"),
+        description="First retry delay of a failed handler; doubles each time, at most 60 s.",
+    )
+    run_migrations: bool = Field(
+        True,
+        validation_alias=_env("HEARTLINE_RUN_MIGRATIONS", "run_migrations"),
+        description="Apply Alembic migrations at start-up (off when a job runs them).",
+    )
+    host: str = "127.0.0.1"
+    port: int
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> "ServiceSettings":
+        if self.environment == "production":
+            for name, value in (("HEARTLINE_ADMIN_TOKEN", self.admin_token),
+                                ("HEARTLINE_TOKEN_SECRET", self.token_secret)):
+                if value is None or len(value.get_secret_value()) < 16 or "change" in value.get_secret_value():
+                    raise ValueError(f"{name} must be set to a real secret (16+ chars) in production")
+        return self

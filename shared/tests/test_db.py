@@ -1,0 +1,67 @@
+"""The embedded SQLite default under concurrency: writers queue instead of
+failing, and savepoints work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shared.db import Database
+
+metadata = MetaData()
+counters = Table("counters", metadata, Column("name", String(20), primary_key=True), Column("n", Integer))
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/test.db")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    async with db.transaction() as session:
+        await session.execute(counters.insert().values(name="requests", n=0))
+    yield db
+    await db.dispose()
+
+
+async def test_concurrent_read_then_write_transactions_all_succeed(sqlite_db: Database) -> None:
+    async def increment() -> None:
+        async with sqlite_db.transaction() as session:
+            n = (await session.execute(select(counters.c.n))).scalar_one()
+            await asyncio.sleep(0.001)  # let the others interleave
+            await session.execute(update(counters).values(n=n + 1))
+
+    await asyncio.gather(*(increment() for _ in range(25)))
+    async with sqlite_db.transaction() as session:
+        assert (await session.execute(select(counters.c.n))).scalar_one() == 25
+
+
+async def test_a_failed_savepoint_keeps_the_rest_of_the_transaction(sqlite_db: Database) -> None:
+    async with sqlite_db.transaction() as session:
+        await session.execute(update(counters).values(n=7))
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                await session.execute(counters.insert().values(name="requests", n=1))
+    async with sqlite_db.transaction() as session:
+        assert (await session.execute(select(counters.c.n))).scalar_one() == 7
+
+
+async def test_replicas_migrating_one_database_at_once_do_not_collide(make_database) -> None:
+    """Three processes (as three replicas starting together) migrate one
+    PostgreSQL database; the advisory lock makes them take turns."""
+    import os
+    import sys
+
+    from tests.support.infra import ROOT
+
+    url = await make_database("migrate")
+    env = {**os.environ, "DISPATCH_DATABASE_URL": url, "HEARTLINE_ADMIN_TOKEN": "x" * 20}
+    processes = [
+        await asyncio.create_subprocess_exec(sys.executable, "-m", "services.dispatch", "migrate", cwd=ROOT,
+                                             env=env, stderr=asyncio.subprocess.PIPE)
+        for _ in range(3)
+    ]
+    results = [(await p.wait(), (await p.stderr.read()).decode()[-1500:]) for p in processes]
+    assert [code for code, _ in results] == [0, 0, 0], results

@@ -1,0 +1,75 @@
+"""One request travels the whole way: four processes, real NATS JetStream,
+real PostgreSQL, and a local HTTP server standing in for SMS and chat."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.capture import wait_until
+from tests.support.system import System, request_body, running_system, team_body
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def system(request, bus_env, make_database, tmp_path):
+    """PostgreSQL as in production; SQLite files as in the embedded default."""
+    sqlite_dir = tmp_path if request.param == "sqlite" else None
+    async with running_system(make_database, bus_env, sqlite_dir=sqlite_dir) as system:
+        yield system
+
+
+def test_a_request_is_assigned_and_everyone_is_told(system: System) -> None:
+    volunteers, intake, dispatch = system.client("volunteers"), system.client("intake"), system.client("dispatch")
+
+    team = volunteers.post("/v1/teams", json=team_body(system.capture))
+    assert team.status_code == 201, team.text
+    team_id = team.json()["id"]
+    far_team = volunteers.post("/v1/teams", json=team_body(
+        system.capture, name="Far Team", lat=30.70, lon=114.40, radius_km=20))
+    assert far_team.status_code == 201, far_team.text
+
+    accepted = intake.post("/v1/requests", json=request_body(external_id="partner-1"))
+    assert accepted.status_code == 202, accepted.text
+    request_id = accepted.json()["id"]
+    assert accepted.json()["status"] == "received"
+
+    def offered():
+        body = dispatch.get(f"/v1/requests/{request_id}").json()
+        return body if body.get("status") == "offered" else None
+
+    matched = wait_until(offered, what="dispatch to offer the request")
+    # Both teams cover the location; the nearer one gets the offer.
+    assert matched["assignment"]["team_id"] == team_id
+    assert matched["assignment"]["distance_km"] < 1.0
+
+    sms = wait_until(lambda: system.capture.sms_to("+8613800138000"), what="SMS to the requester")
+    assert accepted.json()["reference"] in sms[0].body["message"]
+    chat = wait_until(lambda: system.capture.at("/chat/team-a"), what="chat message to the team")
+    assert "+8613800138000" not in chat[0].body["message"], "requester's phone leaked before acceptance"
+    assert not system.capture.at("/chat/far-team")
+
+    accept = dispatch.post(f"/v1/assignments/{matched['assignment']['id']}/accept")
+    assert accept.status_code == 200, accept.text
+
+    def intake_status():
+        body = intake.get(f"/v1/requests/{request_id}").json()
+        return body if body["status"] == "assigned" else None
+
+    seen = wait_until(intake_status, what="intake to show the request as assigned")
+    assert [h["status"] for h in seen["history"]] == ["received", "assigned"]
+
+    deliveries = wait_until(
+        lambda: [d for d in system.client("notify").get(
+            "/v1/deliveries", params={"request_id": request_id}).json() if d["status"] == "sent"],
+        what="notify's delivery log",
+    )
+    assert {(d["recipient"], d["channel"]) for d in deliveries} == {("requester", "sms"), ("team", "chat")}
+
+
+def test_repeating_an_external_id_does_not_make_a_second_request(system: System) -> None:
+    intake = system.client("intake")
+    first = intake.post("/v1/requests", json=request_body(external_id="dup-1"))
+    again = intake.post("/v1/requests", json=request_body(external_id="dup-1"))
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
