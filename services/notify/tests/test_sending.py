@@ -127,11 +127,15 @@ QUIET = {"quiet_start": "22:00", "quiet_end": "07:00", "timezone": "Asia/Shangha
 @pytest.mark.parametrize("notify", [QUIET], indirect=True)
 async def test_quiet_hours_defer_non_urgent_messages_and_let_urgent_ones_through(notify) -> None:
     notify.clock.at = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
-    await notify.bus.publish(request_received(uuid4(), urgency="normal", reference="HL-NORM"))
-    await notify.bus.publish(request_received(uuid4(), urgency="critical", phone="+8613800000009",
+    normal, critical = uuid4(), uuid4()
+    await notify.bus.publish(request_received(normal, urgency="normal", reference="HL-NORM"))
+    await notify.bus.publish(request_received(critical, urgency="critical", phone="+8613800000009",
                                               reference="HL-CRIT"))
     await until(lambda: notify.capture.sms_to("+8613800000009"), "the critical receipt at night")
+    # The gateway sees the SMS a moment before the log marks it sent; wait for the log, not the gateway.
+    await until_async(lambda: notify.deliveries(status="sent", request_id=str(critical)), "the critical record")
     [deferred] = await until_async(lambda: notify.deliveries(status="pending"), "the deferred record")
+    assert deferred["request_id"] == str(normal)
     assert "HL-NORM" in deferred["body"]
     assert deferred["next_attempt_at"] == "2026-11-21T23:00:00Z"  # 07:00 in Shanghai
     assert not notify.capture.sms_to(REQUESTER_PHONE)
