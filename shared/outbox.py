@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.bus import Bus
 from shared.contracts import Event
@@ -77,7 +77,7 @@ def processed_events_table(metadata: MetaData) -> Table:
     )
 
 
-async def record_event(session: AsyncSession, outbox: Table, event: Event) -> None:
+async def record_event(session: AsyncConnection, outbox: Table, event: Event) -> None:
     """Adds `event` to the outbox inside the caller's transaction."""
     await session.execute(
         outbox.insert().values(
@@ -86,7 +86,7 @@ async def record_event(session: AsyncSession, outbox: Table, event: Event) -> No
     )
 
 
-async def claim_event(session: AsyncSession, inbox: Table, consumer: str, event_id: object) -> bool:
+async def claim_event(session: AsyncConnection, inbox: Table, consumer: str, event_id: object) -> bool:
     """True the first time `consumer` sees `event_id`; False for a repeat.
     Concurrent replicas block on the same key until the first one commits."""
     # Plain SQL that PostgreSQL and SQLite both speak: SQLAlchemy 2.0 does not
@@ -139,7 +139,7 @@ class OutboxRelay:
         """Publishes one batch in order; returns how many went out."""
         published: list[int] = []
         try:
-            async with self.db.sessions() as session, session.begin():
+            async with self.db.quietly() as session:
                 rows = (
                     await session.execute(
                         select(self.outbox.c.position, self.outbox.c.event_id,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.bus import Bus
 from shared.contracts import Event
@@ -58,7 +58,7 @@ class Runtime:
         return bearer_auth(self.admin_token, resolve, self.token_secret)
 
     async def once(
-        self, consumer: str, event: Event, effect: Callable[[AsyncSession], Awaitable[T]]
+        self, consumer: str, event: Event, effect: Callable[[AsyncConnection], Awaitable[T]]
     ) -> T | None:
         """The door of every bus handler: claims `event` for `consumer` and runs
         `effect` in the same transaction.  A repeat does nothing and gives None."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, any_, delete, func, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .models import assignments, audit, notes, requests, team_cells, teams
 
@@ -26,10 +26,10 @@ OPEN_REQUEST_STATES = ("queued", "offered", "accepted", "in_progress", "escalate
 _TEAM_CHANGES_LOCK = 7_242_300_101
 
 
-async def upsert_team(session: AsyncSession, values: dict[str, Any], cells: dict[int, bool]) -> bool:
+async def upsert_team(session: AsyncConnection, values: dict[str, Any], cells: dict[int, bool]) -> bool:
     """Applies a team's state (and its cells in the spatial index) if it is
     newer than what we hold, with the next change number."""
-    if session.bind.dialect.name == "postgresql":
+    if session.dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(_TEAM_CHANGES_LOCK)))
     current = (
         await session.execute(
@@ -51,18 +51,18 @@ async def upsert_team(session: AsyncSession, values: dict[str, Any], cells: dict
     return True
 
 
-async def teams_changed_since(session: AsyncSession, change_seq: int) -> list[Row]:
+async def teams_changed_since(session: AsyncConnection, change_seq: int) -> list[Row]:
     """Teams changed after `change_seq` (every team for -1), in change order."""
     return list((await session.execute(
         select(teams).where(teams.c.change_seq > change_seq).order_by(teams.c.change_seq)
     )).all())
 
 
-async def teams_by_id(session: AsyncSession, ids: list[str]) -> list[Row]:
+async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[Row]:
     """The current rows of a few teams, by primary key."""
     if not ids:
         return []
-    if session.bind.dialect.name == "postgresql":
+    if session.dialect.name == "postgresql":
         return list((await session.execute(select(teams).where(teams.c.id == any_(ids)))).all())
     rows: list[Row] = []
     for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
@@ -70,12 +70,12 @@ async def teams_by_id(session: AsyncSession, ids: list[str]) -> list[Row]:
     return rows
 
 
-async def teams_near(session: AsyncSession, cells: list[int], widened: bool) -> list[Row]:
+async def teams_near(session: AsyncConnection, cells: list[int], widened: bool) -> list[Row]:
     """Teams filed under any of the point's cells (a superset of those covering it)."""
     ids = select(team_cells.c.team_id).where(team_cells.c.cell.in_(cells)).distinct()
     if not widened:
         ids = ids.where(team_cells.c.own.is_(True))
-    if session.bind.dialect.name == "postgresql":
+    if session.dialect.name == "postgresql":
         # id = ANY(ARRAY(subquery)): the ids first (covering index), then the
         # teams by primary key.  As IN (subquery) the planner hash-joins and
         # scans every team.
@@ -85,7 +85,7 @@ async def teams_near(session: AsyncSession, cells: list[int], widened: bool) -> 
     return list((await session.execute(select(teams).where(teams.c.id.in_(ids)))).all())
 
 
-async def reserve_capacity(session: AsyncSession, team_id: str, *, override: bool = False,
+async def reserve_capacity(session: AsyncConnection, team_id: str, *, override: bool = False,
                            version: int | None = None) -> bool:
     """Takes one unit of a team's capacity, or fails if none is free.  With
     `override` (a coordinator's audited decision) capacity is not checked.
@@ -100,25 +100,25 @@ async def reserve_capacity(session: AsyncSession, team_id: str, *, override: boo
     return result.rowcount == 1
 
 
-async def release_capacity(session: AsyncSession, team_id: str) -> None:
+async def release_capacity(session: AsyncConnection, team_id: str) -> None:
     await session.execute(
         update(teams).where(teams.c.id == team_id, teams.c.open_tasks > 0)
         .values(open_tasks=teams.c.open_tasks - 1)
     )
 
 
-async def get_team(session: AsyncSession, team_id: str) -> Row | None:
+async def get_team(session: AsyncConnection, team_id: str) -> Row | None:
     return (await session.execute(select(teams).where(teams.c.id == team_id))).first()
 
 
 # --- requests ------------------------------------------------------------------
 
 
-async def insert_request(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_request(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(requests.insert().values(**values))
 
 
-async def get_request(session: AsyncSession, request_id: str, *, for_update: bool = False,
+async def get_request(session: AsyncConnection, request_id: str, *, for_update: bool = False,
                       skip_locked: bool = False) -> Row | None:
     query = select(requests).where(requests.c.id == request_id)
     if for_update:
@@ -126,14 +126,14 @@ async def get_request(session: AsyncSession, request_id: str, *, for_update: boo
     return (await session.execute(query)).first()
 
 
-async def update_request(session: AsyncSession, request_id: str, values: dict[str, Any]) -> None:
+async def update_request(session: AsyncConnection, request_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(requests).where(requests.c.id == request_id).values(**values))
 
 
 QUEUE_ORDER = (requests.c.urgency_rank, requests.c.vulnerability_score.desc(), requests.c.received_at)
 
 
-async def queued_request_ids(session: AsyncSession, limit: int) -> list[str]:
+async def queued_request_ids(session: AsyncConnection, limit: int) -> list[str]:
     """The queue's order: most urgent, then most vulnerable, then oldest."""
     result = await session.execute(
         select(requests.c.id)
@@ -144,7 +144,7 @@ async def queued_request_ids(session: AsyncSession, limit: int) -> list[str]:
     return list(result.scalars())
 
 
-async def lock_requests(session: AsyncSession, ids: list[str]) -> list[Row]:
+async def lock_requests(session: AsyncConnection, ids: list[str]) -> list[Row]:
     """Locks the queued ones among `ids`, skipping rows another replica holds."""
     result = await session.execute(
         select(requests).where(requests.c.id.in_(ids), requests.c.status == "queued")
@@ -171,17 +171,17 @@ def _queue_filter(query, filters: dict[str, Any]):
     return query
 
 
-async def list_requests(session: AsyncSession, filters: dict[str, Any], limit: int, offset: int) -> list[Row]:
+async def list_requests(session: AsyncConnection, filters: dict[str, Any], limit: int, offset: int) -> list[Row]:
     query = _queue_filter(select(requests), filters).order_by(*QUEUE_ORDER, requests.c.id)
     return list((await session.execute(query.limit(limit).offset(offset))).all())
 
 
-async def count_requests(session: AsyncSession, filters: dict[str, Any]) -> int:
+async def count_requests(session: AsyncConnection, filters: dict[str, Any]) -> int:
     query = _queue_filter(select(func.count()).select_from(requests), filters)
     return int((await session.execute(query)).scalar_one())
 
 
-async def due_escalations(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
+async def due_escalations(session: AsyncConnection, now: datetime, limit: int) -> list[Row]:
     """Queued requests whose wait for capacity ran out; one replica claims each."""
     result = await session.execute(
         select(requests).where(requests.c.status == "queued", requests.c.escalate_at <= now)
@@ -190,7 +190,7 @@ async def due_escalations(session: AsyncSession, now: datetime, limit: int) -> l
     return list(result.all())
 
 
-async def due_sla_breaches(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
+async def due_sla_breaches(session: AsyncConnection, now: datetime, limit: int) -> list[Row]:
     """Requests not accepted by their SLA deadline and not yet reported."""
     result = await session.execute(
         select(requests).where(requests.c.sla_due_at <= now, requests.c.sla_breached_at.is_(None),
@@ -203,22 +203,22 @@ async def due_sla_breaches(session: AsyncSession, now: datetime, limit: int) -> 
 # --- assignments ------------------------------------------------------------------
 
 
-async def insert_assignment(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_assignment(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(assignments.insert().values(**values))
 
 
-async def get_assignment(session: AsyncSession, assignment_id: str, *, for_update: bool = False) -> Row | None:
+async def get_assignment(session: AsyncConnection, assignment_id: str, *, for_update: bool = False) -> Row | None:
     query = select(assignments).where(assignments.c.id == assignment_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def update_assignment(session: AsyncSession, assignment_id: str, values: dict[str, Any]) -> None:
+async def update_assignment(session: AsyncConnection, assignment_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(assignments).where(assignments.c.id == assignment_id).values(**values))
 
 
-async def current_assignment(session: AsyncSession, request_id: str) -> Row | None:
+async def current_assignment(session: AsyncConnection, request_id: str) -> Row | None:
     result = await session.execute(
         select(assignments)
         .where(assignments.c.request_id == request_id,
@@ -229,7 +229,7 @@ async def current_assignment(session: AsyncSession, request_id: str) -> Row | No
     return result.first()
 
 
-async def open_assignment(session: AsyncSession, request_id: str) -> Row | None:
+async def open_assignment(session: AsyncConnection, request_id: str) -> Row | None:
     """The offer or task that holds a unit of a team's capacity for this request."""
     result = await session.execute(
         select(assignments).where(assignments.c.request_id == request_id,
@@ -239,14 +239,14 @@ async def open_assignment(session: AsyncSession, request_id: str) -> Row | None:
     return result.first()
 
 
-async def assignments_of(session: AsyncSession, request_id: str) -> list[Row]:
+async def assignments_of(session: AsyncConnection, request_id: str) -> list[Row]:
     result = await session.execute(
         select(assignments).where(assignments.c.request_id == request_id).order_by(assignments.c.offered_at)
     )
     return list(result.all())
 
 
-async def teams_tried(session: AsyncSession, request_id: str) -> set[str]:
+async def teams_tried(session: AsyncConnection, request_id: str) -> set[str]:
     """Teams that declined this request or let the offer expire."""
     result = await session.execute(
         select(assignments.c.team_id).where(
@@ -257,7 +257,7 @@ async def teams_tried(session: AsyncSession, request_id: str) -> set[str]:
     return set(result.scalars())
 
 
-async def expired_offer_ids(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+async def expired_offer_ids(session: AsyncConnection, now: datetime, limit: int) -> list[str]:
     result = await session.execute(
         select(assignments.c.id)
         .where(and_(assignments.c.state == "offered", assignments.c.offer_expires_at <= now))
@@ -268,7 +268,7 @@ async def expired_offer_ids(session: AsyncSession, now: datetime, limit: int) ->
     return list(result.scalars())
 
 
-async def count_open_assignments(session: AsyncSession, team_id: str) -> int:
+async def count_open_assignments(session: AsyncConnection, team_id: str) -> int:
     result = await session.execute(
         select(func.count()).select_from(assignments).where(
             assignments.c.team_id == team_id, assignments.c.state.in_(OPEN_ASSIGNMENT_STATES)
@@ -280,21 +280,21 @@ async def count_open_assignments(session: AsyncSession, team_id: str) -> int:
 # --- audit --------------------------------------------------------------------------
 
 
-async def add_audit(session: AsyncSession, values: dict[str, Any]) -> None:
+async def add_audit(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(audit.insert().values(**values))
 
 
-async def add_note(session: AsyncSession, values: dict[str, Any]) -> int:
+async def add_note(session: AsyncConnection, values: dict[str, Any]) -> int:
     result = await session.execute(notes.insert().values(**values).returning(notes.c.id))
     return int(result.scalar_one())
 
 
-async def notes_of(session: AsyncSession, request_id: str) -> list[Row]:
+async def notes_of(session: AsyncConnection, request_id: str) -> list[Row]:
     result = await session.execute(select(notes).where(notes.c.request_id == request_id).order_by(notes.c.id))
     return list(result.all())
 
 
-async def history(session: AsyncSession, request_id: str) -> list[Row]:
+async def history(session: AsyncConnection, request_id: str) -> list[Row]:
     result = await session.execute(
         select(audit).where(audit.c.request_id == request_id).order_by(audit.c.id)
     )
@@ -308,14 +308,14 @@ def _scoped(query, column, communities: frozenset[str] | None):
     return query if communities is None else query.where(column.in_(communities))
 
 
-async def open_by_community_and_category(session: AsyncSession, communities) -> list[Row]:
+async def open_by_community_and_category(session: AsyncConnection, communities) -> list[Row]:
     query = (select(requests.c.community, requests.c.category, func.count().label("open"))
              .where(requests.c.status.in_(OPEN_REQUEST_STATES))
              .group_by(requests.c.community, requests.c.category))
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())
 
 
-async def waiting_by_community(session: AsyncSession, communities) -> list[Row]:
+async def waiting_by_community(session: AsyncConnection, communities) -> list[Row]:
     """Requests that still need a team (queued, offered, escalated), per community."""
     query = (select(requests.c.community, func.count().label("waiting"))
              .where(requests.c.status.in_(("queued", "offered", "escalated")))
@@ -323,7 +323,7 @@ async def waiting_by_community(session: AsyncSession, communities) -> list[Row]:
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())
 
 
-async def on_duty_capacity_by_community(session: AsyncSession, communities) -> list[Row]:
+async def on_duty_capacity_by_community(session: AsyncConnection, communities) -> list[Row]:
     query = (select(teams.c.community, func.count().label("teams"),
                     func.sum(teams.c.capacity).label("capacity"),
                     func.sum(teams.c.open_tasks).label("open_tasks"))
@@ -332,13 +332,13 @@ async def on_duty_capacity_by_community(session: AsyncSession, communities) -> l
     return list((await session.execute(_scoped(query, teams.c.community, communities))).all())
 
 
-async def lifecycle_times(session: AsyncSession, communities) -> list[Row]:
+async def lifecycle_times(session: AsyncConnection, communities) -> list[Row]:
     query = select(requests.c.received_at, requests.c.accepted_at, requests.c.closed_at).where(
         requests.c.accepted_at.is_not(None) | requests.c.closed_at.is_not(None))
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())
 
 
-async def sla_breaches_by_community(session: AsyncSession, communities) -> list[Row]:
+async def sla_breaches_by_community(session: AsyncConnection, communities) -> list[Row]:
     query = (select(requests.c.community, func.count().label("breaches"))
              .where(requests.c.sla_breached_at.is_not(None)).group_by(requests.c.community))
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())

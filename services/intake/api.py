@@ -75,7 +75,7 @@ def partner_resolver(runtime: Runtime, cache: KeyCache):
     async def resolve(_request: Request, token: str) -> Principal | None:
         if (principal := cache.get(token)) is not None:
             return principal
-        async with runtime.db.sessions() as session:
+        async with runtime.db.connect() as session:
             principal = await service.partner_for_key(session, token)
         if principal is not None and cache.ttl > 0:
             cache.put(token, principal)

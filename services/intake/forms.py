@@ -35,7 +35,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         return HTMLResponse(html, status_code=status)
 
     async def community(code: str):
-        async with runtime.db.sessions() as session:
+        async with runtime.db.connect() as session:
             return await service.find_community(session, code)
 
     def blank_values() -> dict[str, Any]:

@@ -65,7 +65,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
     async def partner(api_key: str | None) -> Principal | None:
         if not api_key:
             return None
-        async with runtime.db.sessions() as session:
+        async with runtime.db.connect() as session:
             return await service.partner_for_key(session, api_key)
 
     @api.get("/services.{fmt}", summary="GeoReport v2: the service list")

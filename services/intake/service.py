@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.contracts import (
     RequestCancelledV1,
@@ -180,7 +180,7 @@ def _fingerprint(payload: Any) -> str:
 
 
 async def submit(
-    session: AsyncSession,
+    session: AsyncConnection,
     principal: Principal,
     intake: Intake,
     settings: IntakeSettings,
@@ -203,7 +203,7 @@ async def submit(
                          partner_id or principal.partner_id, idempotency)
 
 
-async def _replay(session: AsyncSession, owner: str, key: str, fingerprint: str) -> Submission:
+async def _replay(session: AsyncConnection, owner: str, key: str, fingerprint: str) -> Submission:
     row = await store.get_idempotency_key(session, owner, key)
     if row is None or row.status_code is None:  # not expected: a key is stored with its answer
         raise Problem(409, "Conflict", "a call with this Idempotency-Key is in progress; retry")
@@ -216,7 +216,7 @@ async def _replay(session: AsyncSession, owner: str, key: str, fingerprint: str)
 
 
 async def _submit(
-    session: AsyncSession, intake: Intake, settings: IntakeSettings, owner: str, now: datetime,
+    session: AsyncConnection, intake: Intake, settings: IntakeSettings, owner: str, now: datetime,
     partner_id: str | None, idempotency: tuple[str, str] | None,
 ) -> Submission:
     lat, lon = intake.lat, intake.lon
@@ -318,12 +318,12 @@ async def _submit(
                       created=True, status_code=202)
 
 
-async def get_request(session: AsyncSession, principal: Principal, request_id: str) -> RequestOut:
+async def get_request(session: AsyncConnection, principal: Principal, request_id: str) -> RequestOut:
     return await _view(session, await _visible(session, principal, request_id))
 
 
 async def list_requests(
-    session: AsyncSession, principal: Principal, *, status: str | None, external_id: str | None,
+    session: AsyncConnection, principal: Principal, *, status: str | None, external_id: str | None,
     limit: int,
 ) -> list[RequestOut]:
     scope: dict[str, Any] = {}
@@ -336,7 +336,7 @@ async def list_requests(
     return [await _view(session, r) for r in rows]
 
 
-async def _visible(session: AsyncSession, principal: Principal, request_id: str, *, for_update: bool = False):
+async def _visible(session: AsyncConnection, principal: Principal, request_id: str, *, for_update: bool = False):
     row = await store.get_request(session, request_id, for_update=for_update)
     # Another partner's request is indistinguishable from a missing one.
     if row is None or not may_see(principal, row):
@@ -344,7 +344,7 @@ async def _visible(session: AsyncSession, principal: Principal, request_id: str,
     return row
 
 
-async def apply_dispatch_status(session: AsyncSession, event: RequestStatusChangedV1) -> None:
+async def apply_dispatch_status(session: AsyncConnection, event: RequestStatusChangedV1) -> None:
     """Follows dispatch's lifecycle; an older change arriving late is ignored."""
     change = event.data
     row = await store.get_request(session, str(change.request_id), for_update=True)
@@ -360,7 +360,7 @@ async def apply_dispatch_status(session: AsyncSession, event: RequestStatusChang
     await store.set_status(session, row.id, public, change.sequence, change.changed_at)
 
 
-async def cancel(session: AsyncSession, principal: Principal, request_id: str, reason: str | None) -> RequestOut:
+async def cancel(session: AsyncConnection, principal: Principal, request_id: str, reason: str | None) -> RequestOut:
     """Withdraws a request that is not yet done.  Cancelling twice is harmless."""
     row = await _visible(session, principal, request_id, for_update=True)
     if row.status == "cancelled":
@@ -380,7 +380,7 @@ async def cancel(session: AsyncSession, principal: Principal, request_id: str, r
     return await _view(session, await store.get_request(session, row.id))
 
 
-async def give_feedback(session: AsyncSession, principal: Principal, request_id: str, body: FeedbackIn) -> RequestOut:
+async def give_feedback(session: AsyncConnection, principal: Principal, request_id: str, body: FeedbackIn) -> RequestOut:
     """The requester's confirmation and rating of a done request; dispatch closes it."""
     row = await _visible(session, principal, request_id, for_update=True)
     if row.feedback_rating is not None:
@@ -401,7 +401,7 @@ async def give_feedback(session: AsyncSession, principal: Principal, request_id:
     return await _view(session, await store.get_request(session, row.id))
 
 
-async def record_relayed_feedback(session: AsyncSession, event: RequestFeedbackGivenV1) -> None:
+async def record_relayed_feedback(session: AsyncConnection, event: RequestFeedbackGivenV1) -> None:
     """Feedback the requester gave elsewhere (an SMS reply relayed by notify).
     The first feedback of a request stands; repeats change nothing."""
     if event.source == SOURCE:
@@ -413,7 +413,7 @@ async def record_relayed_feedback(session: AsyncSession, event: RequestFeedbackG
     await store.set_feedback(session, row.id, data.rating, data.comment, data.channel, data.given_at)
 
 
-async def _status_changed(session: AsyncSession, row, status: str, at: datetime, reason: str | None) -> None:
+async def _status_changed(session: AsyncConnection, row, status: str, at: datetime, reason: str | None) -> None:
     """Records a requester-facing change and queues it for the partner's webhook."""
     await store.add_status_change(session, row.id, status, at, reason)
     partner = await store.get_partner(session, row.submitted_by)
@@ -431,7 +431,7 @@ async def _status_changed(session: AsyncSession, row, status: str, at: datetime,
     ))
 
 
-async def _history(session: AsyncSession, row) -> list[StatusChangeOut]:
+async def _history(session: AsyncConnection, row) -> list[StatusChangeOut]:
     """Every requester-facing change, oldest first.  Being received is the
     request's row itself (received_at), not a stored change."""
     changes = [StatusChangeOut(status=h.status, at=h.changed_at, reason=h.reason)
@@ -441,7 +441,7 @@ async def _history(session: AsyncSession, row) -> list[StatusChangeOut]:
     return [StatusChangeOut(status="received", at=row.received_at), *changes]
 
 
-async def _view(session: AsyncSession, row) -> RequestOut:
+async def _view(session: AsyncConnection, row) -> RequestOut:
     feedback = None
     if row.feedback_rating is not None:
         feedback = FeedbackOut(rating=row.feedback_rating, comment=row.feedback_comment,
@@ -475,7 +475,7 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def partner_for_key(session: AsyncSession, key: str) -> Principal | None:
+async def partner_for_key(session: AsyncConnection, key: str) -> Principal | None:
     """The partner principal a live API key stands for."""
     if not key.startswith(PARTNER_KEY_PREFIX) or len(key) > 200:
         return None
@@ -494,26 +494,26 @@ def _partner_out(row) -> PartnerOut:
     return PartnerOut(id=row.id, name=row.name, created_at=row.created_at, webhook_url=row.webhook_url)
 
 
-async def create_partner(session: AsyncSession, principal: Principal, name: str) -> PartnerOut:
+async def create_partner(session: AsyncConnection, principal: Principal, name: str) -> PartnerOut:
     _require_admin(principal)
     values = dict(id=str(uuid4()), name=name, created_at=_now())
     await store.insert_partner(session, values)
     return _partner_out(await store.get_partner(session, values["id"]))
 
 
-async def list_partners(session: AsyncSession, principal: Principal) -> list[PartnerOut]:
+async def list_partners(session: AsyncConnection, principal: Principal) -> list[PartnerOut]:
     _require_admin(principal)
     return [_partner_out(r) for r in await store.list_partners(session)]
 
 
-async def _partner(session: AsyncSession, partner_id: str):
+async def _partner(session: AsyncConnection, partner_id: str):
     partner = await store.get_partner(session, partner_id)
     if partner is None:
         raise not_found(f"partner {partner_id}")
     return partner
 
 
-async def create_key(session: AsyncSession, principal: Principal, partner_id: str) -> PartnerKeyOut:
+async def create_key(session: AsyncConnection, principal: Principal, partner_id: str) -> PartnerKeyOut:
     """A new API key for a partner; the key is in the answer and nowhere else."""
     _require_admin(principal)
     await _partner(session, partner_id)
@@ -525,14 +525,14 @@ async def create_key(session: AsyncSession, principal: Principal, partner_id: st
                          created_at=values["created_at"], key=key)
 
 
-async def list_keys(session: AsyncSession, principal: Principal, partner_id: str) -> list[PartnerKeyOut]:
+async def list_keys(session: AsyncConnection, principal: Principal, partner_id: str) -> list[PartnerKeyOut]:
     _require_admin(principal)
     await _partner(session, partner_id)
     return [PartnerKeyOut(id=k.id, partner_id=k.partner_id, prefix=k.prefix, created_at=k.created_at,
                           revoked_at=k.revoked_at) for k in await store.list_keys(session, partner_id)]
 
 
-async def revoke_key(session: AsyncSession, principal: Principal, partner_id: str, key_id: str) -> None:
+async def revoke_key(session: AsyncConnection, principal: Principal, partner_id: str, key_id: str) -> None:
     _require_admin(principal)
     if await store.get_key(session, partner_id, key_id) is None:
         raise not_found(f"key {key_id}")
@@ -545,7 +545,7 @@ def _require_partner(principal: Principal) -> str:
     return principal.partner_id
 
 
-async def register_webhook(session: AsyncSession, principal: Principal, url: str) -> WebhookOut:
+async def register_webhook(session: AsyncConnection, principal: Principal, url: str) -> WebhookOut:
     """Sets the partner's callback URL and a fresh signing secret."""
     partner_id = _require_partner(principal)
     secret = secrets.token_urlsafe(32)
@@ -553,19 +553,19 @@ async def register_webhook(session: AsyncSession, principal: Principal, url: str
     return WebhookOut(url=url, secret=secret)
 
 
-async def get_webhook(session: AsyncSession, principal: Principal) -> WebhookOut:
+async def get_webhook(session: AsyncConnection, principal: Principal) -> WebhookOut:
     partner = await _partner(session, _require_partner(principal))
     if not partner.webhook_url:
         raise not_found("webhook")
     return WebhookOut(url=partner.webhook_url)
 
 
-async def remove_webhook(session: AsyncSession, principal: Principal) -> None:
+async def remove_webhook(session: AsyncConnection, principal: Principal) -> None:
     await store.set_webhook(session, _require_partner(principal), None, None)
 
 
 async def webhook_deliveries(
-    session: AsyncSession, principal: Principal, request_id: str | None, limit: int
+    session: AsyncConnection, principal: Principal, request_id: str | None, limit: int
 ) -> list[DeliveryOut]:
     partner_id = _require_partner(principal)
     return [
@@ -587,7 +587,7 @@ class DueDelivery:
     attempts: int
 
 
-async def claim_due_webhooks(session: AsyncSession, lease_seconds: float, limit: int = 20) -> list[DueDelivery]:
+async def claim_due_webhooks(session: AsyncConnection, lease_seconds: float, limit: int = 20) -> list[DueDelivery]:
     now = _now()
     rows = await store.claim_due_deliveries(session, now, now + timedelta(seconds=lease_seconds), limit)
     return [DueDelivery(r.id, r.url, webhooks.body(json.loads(r.payload)), r.webhook_secret or "",
@@ -595,7 +595,7 @@ async def claim_due_webhooks(session: AsyncSession, lease_seconds: float, limit:
 
 
 async def webhook_attempted(
-    session: AsyncSession, delivery: DueDelivery, status_code: int | None, error: str | None,
+    session: AsyncConnection, delivery: DueDelivery, status_code: int | None, error: str | None,
     settings: IntakeSettings,
 ) -> None:
     """Records one try: delivered on 2xx, else retried with backoff until the
@@ -621,7 +621,7 @@ async def webhook_attempted(
     )
 
 
-async def seconds_until_next_webhook(session: AsyncSession) -> float | None:
+async def seconds_until_next_webhook(session: AsyncConnection) -> float | None:
     due = await store.earliest_due_delivery(session)
     if due is None:
         return None
@@ -642,7 +642,7 @@ def form_url(settings: IntakeSettings, code: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}/form/{code}"
 
 
-async def put_community(session: AsyncSession, principal: Principal, code: str, body: CommunityIn,
+async def put_community(session: AsyncConnection, principal: Principal, code: str, body: CommunityIn,
                         settings: IntakeSettings) -> CommunityOut:
     """Adds or updates a community; a coordinator manages only their own communities."""
     if principal.role == "partner" or not principal.may_act_for(code):
@@ -652,19 +652,19 @@ async def put_community(session: AsyncSession, principal: Principal, code: str, 
     return _community_out(await store.get_community(session, code), settings)
 
 
-async def find_community(session: AsyncSession, code: str):
+async def find_community(session: AsyncConnection, code: str):
     """The catalogue's entry for `code`, or None."""
     return await store.get_community(session, code)
 
 
-async def get_community(session: AsyncSession, code: str, settings: IntakeSettings) -> CommunityOut:
+async def get_community(session: AsyncConnection, code: str, settings: IntakeSettings) -> CommunityOut:
     row = await store.get_community(session, code)
     if row is None:
         raise not_found(f"community {code}")
     return _community_out(row, settings)
 
 
-async def list_communities(session: AsyncSession, settings: IntakeSettings) -> list[CommunityOut]:
+async def list_communities(session: AsyncConnection, settings: IntakeSettings) -> list[CommunityOut]:
     return [_community_out(r, settings) for r in await store.list_communities(session)]
 
 
@@ -675,7 +675,7 @@ OPEN311_OPEN = ("received", "assigned", "in_progress", "escalated")
 
 
 async def open311_requests(
-    session: AsyncSession, principal: Principal | None, *, ids: list[str] | None,
+    session: AsyncConnection, principal: Principal | None, *, ids: list[str] | None,
     codes: list[str] | None, statuses: list[str] | None, start: datetime | None,
     end: datetime | None, limit: int = 1000,
 ) -> list:

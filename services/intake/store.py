@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, String, Table, Text, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .models import (
     communities,
@@ -23,8 +23,8 @@ from .models import (
 )
 
 
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+def _insert(session: AsyncConnection):
+    return postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert
 
 
 # --- requests -------------------------------------------------------------------
@@ -76,9 +76,9 @@ SUBMITTED_COLUMNS = (
 )
 
 
-def probes_duplicates_in_sql(session: AsyncSession) -> bool:
+def probes_duplicates_in_sql(session: AsyncConnection) -> bool:
     """True where `insert_submission` finds the likely original itself."""
-    return session.bind.dialect.name == "postgresql"
+    return session.dialect.name == "postgresql"
 
 
 # duplicates.distance_m (haversine), term for term, so both give the same metres.
@@ -145,7 +145,7 @@ _SUBMISSION: dict[tuple[bool, str], Any] = {}
 
 
 async def insert_submission(
-    session: AsyncSession, values: dict[str, Any], outbox: Table, event: dict[str, str],
+    session: AsyncConnection, values: dict[str, Any], outbox: Table, event: dict[str, str],
     idempotency: tuple[str, str, int, str, str] | None = None,
     probe: tuple[datetime, float] | None = None,
 ) -> tuple[Outcome, str | None]:
@@ -188,31 +188,31 @@ async def insert_submission(
     return (Outcome.CREATED if stored else Outcome.EXTERNAL_ID_TAKEN), duplicate_of
 
 
-async def find_by_external_id(session: AsyncSession, submitted_by: str, external_id: str) -> Row | None:
+async def find_by_external_id(session: AsyncConnection, submitted_by: str, external_id: str) -> Row | None:
     result = await session.execute(_BY_EXTERNAL_ID, {"owner": submitted_by, "external_id": external_id})
     return result.first()
 
 
-async def insert_request(session: AsyncSession, values: dict[str, Any]) -> bool:
+async def insert_request(session: AsyncConnection, values: dict[str, Any]) -> bool:
     """False when another request already holds the owner's external id (a
     concurrent insert of the same one waits here for the other to end)."""
-    result = await session.execute(_INSERT_REQUEST[session.bind.dialect.name], values)
+    result = await session.execute(_INSERT_REQUEST[session.dialect.name], values)
     return result.rowcount == 1
 
 
-async def get_request(session: AsyncSession, request_id: str, *, for_update: bool = False) -> Row | None:
+async def get_request(session: AsyncConnection, request_id: str, *, for_update: bool = False) -> Row | None:
     query = select(requests).where(requests.c.id == request_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def get_request_by_reference(session: AsyncSession, reference: str) -> Row | None:
+async def get_request_by_reference(session: AsyncConnection, reference: str) -> Row | None:
     return (await session.execute(select(requests).where(requests.c.reference == reference))).first()
 
 
 async def earlier_requests_for(
-    session: AsyncSession, phone: str, category: str, since: datetime
+    session: AsyncConnection, phone: str, category: str, since: datetime
 ) -> list[Row]:
     """Open requests from the same phone in the same category since `since`."""
     result = await session.execute(_EARLIER, {"phone": phone, "category": category, "since": since})
@@ -220,14 +220,14 @@ async def earlier_requests_for(
 
 
 async def add_status_change(
-    session: AsyncSession, request_id: str, status: str, at: datetime, reason: str | None
+    session: AsyncConnection, request_id: str, status: str, at: datetime, reason: str | None
 ) -> None:
     await session.execute(
         _ADD_STATUS_CHANGE, {"request_id": request_id, "status": status, "changed_at": at, "reason": reason}
     )
 
 
-async def history(session: AsyncSession, request_id: str) -> list[Row]:
+async def history(session: AsyncConnection, request_id: str) -> list[Row]:
     result = await session.execute(
         select(status_changes.c.status, status_changes.c.changed_at, status_changes.c.reason)
         .where(status_changes.c.request_id == request_id)
@@ -237,7 +237,7 @@ async def history(session: AsyncSession, request_id: str) -> list[Row]:
 
 
 async def set_status(
-    session: AsyncSession, request_id: str, status: str, sequence: int | None, at: datetime
+    session: AsyncConnection, request_id: str, status: str, sequence: int | None, at: datetime
 ) -> None:
     """Sets the requester-facing status; `sequence` is dispatch's, None for a
     change intake made itself (a cancellation)."""
@@ -248,7 +248,7 @@ async def set_status(
 
 
 async def set_feedback(
-    session: AsyncSession, request_id: str, rating: int, comment: str | None, channel: str, at: datetime
+    session: AsyncConnection, request_id: str, rating: int, comment: str | None, channel: str, at: datetime
 ) -> None:
     await session.execute(
         update(requests).where(requests.c.id == request_id).values(
@@ -259,7 +259,7 @@ async def set_feedback(
 
 
 async def list_requests(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     submitted_by: str | None = None,
     communities_or_subject: tuple[Iterable[str], str] | None = None,
@@ -298,37 +298,37 @@ async def list_requests(
 # --- partners and their keys -----------------------------------------------------
 
 
-async def insert_partner(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_partner(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(partners.insert().values(**values))
 
 
-async def get_partner(session: AsyncSession, partner_id: str) -> Row | None:
+async def get_partner(session: AsyncConnection, partner_id: str) -> Row | None:
     return (await session.execute(select(partners).where(partners.c.id == partner_id))).first()
 
 
-async def list_partners(session: AsyncSession) -> list[Row]:
+async def list_partners(session: AsyncConnection) -> list[Row]:
     return list((await session.execute(select(partners).order_by(partners.c.created_at))).all())
 
 
-async def insert_key(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_key(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(partner_keys.insert().values(**values))
 
 
-async def list_keys(session: AsyncSession, partner_id: str) -> list[Row]:
+async def list_keys(session: AsyncConnection, partner_id: str) -> list[Row]:
     result = await session.execute(
         select(partner_keys).where(partner_keys.c.partner_id == partner_id).order_by(partner_keys.c.created_at)
     )
     return list(result.all())
 
 
-async def get_key(session: AsyncSession, partner_id: str, key_id: str) -> Row | None:
+async def get_key(session: AsyncConnection, partner_id: str, key_id: str) -> Row | None:
     result = await session.execute(
         select(partner_keys).where(partner_keys.c.id == key_id, partner_keys.c.partner_id == partner_id)
     )
     return result.first()
 
 
-async def partner_for_key(session: AsyncSession, key_hash: str) -> str | None:
+async def partner_for_key(session: AsyncConnection, key_hash: str) -> str | None:
     """The partner id of an active (not revoked) key."""
     result = await session.execute(
         select(partner_keys.c.partner_id).where(
@@ -338,14 +338,14 @@ async def partner_for_key(session: AsyncSession, key_hash: str) -> str | None:
     return result.scalar_one_or_none()
 
 
-async def revoke_key(session: AsyncSession, key_id: str, at: datetime) -> None:
+async def revoke_key(session: AsyncConnection, key_id: str, at: datetime) -> None:
     await session.execute(
         update(partner_keys).where(partner_keys.c.id == key_id, partner_keys.c.revoked_at.is_(None))
         .values(revoked_at=at)
     )
 
 
-async def set_webhook(session: AsyncSession, partner_id: str, url: str | None, secret: str | None) -> None:
+async def set_webhook(session: AsyncConnection, partner_id: str, url: str | None, secret: str | None) -> None:
     await session.execute(
         update(partners).where(partners.c.id == partner_id).values(webhook_url=url, webhook_secret=secret)
     )
@@ -354,7 +354,7 @@ async def set_webhook(session: AsyncSession, partner_id: str, url: str | None, s
 # --- communities -------------------------------------------------------------------
 
 
-async def upsert_community(session: AsyncSession, values: dict[str, Any]) -> None:
+async def upsert_community(session: AsyncConnection, values: dict[str, Any]) -> None:
     insert = _insert(session)
     statement = insert(communities).values(**values)
     await session.execute(statement.on_conflict_do_update(
@@ -363,11 +363,11 @@ async def upsert_community(session: AsyncSession, values: dict[str, Any]) -> Non
     ))
 
 
-async def get_community(session: AsyncSession, code: str) -> Row | None:
+async def get_community(session: AsyncConnection, code: str) -> Row | None:
     return (await session.execute(select(communities).where(communities.c.code == code))).first()
 
 
-async def list_communities(session: AsyncSession) -> list[Row]:
+async def list_communities(session: AsyncConnection) -> list[Row]:
     return list((await session.execute(select(communities).order_by(communities.c.code))).all())
 
 
@@ -375,20 +375,20 @@ async def list_communities(session: AsyncSession) -> list[Row]:
 
 
 async def claim_idempotency_key(
-    session: AsyncSession, owner: str, key: str, fingerprint: str, at: datetime,
+    session: AsyncConnection, owner: str, key: str, fingerprint: str, at: datetime,
     status_code: int, response: str,
 ) -> bool:
     """True for the first use of (owner, key), stored with its answer.  A
     concurrent first use waits here until the other transaction ends."""
     result = await session.execute(
-        _CLAIM_IDEMPOTENCY_KEY[session.bind.dialect.name],
+        _CLAIM_IDEMPOTENCY_KEY[session.dialect.name],
         {"owner": owner, "key": key, "fingerprint": fingerprint, "created_at": at,
          "status_code": status_code, "response": response},
     )
     return result.rowcount == 1
 
 
-async def get_idempotency_key(session: AsyncSession, owner: str, key: str) -> Row | None:
+async def get_idempotency_key(session: AsyncConnection, owner: str, key: str) -> Row | None:
     result = await session.execute(
         select(idempotency_keys).where(idempotency_keys.c.owner == owner, idempotency_keys.c.key == key)
     )
@@ -396,7 +396,7 @@ async def get_idempotency_key(session: AsyncSession, owner: str, key: str) -> Ro
 
 
 async def finish_idempotency_key(
-    session: AsyncSession, owner: str, key: str, status_code: int, response: str
+    session: AsyncConnection, owner: str, key: str, status_code: int, response: str
 ) -> None:
     await session.execute(_FINISH_IDEMPOTENCY_KEY, {"b_owner": owner, "b_key": key,
                                                     "status_code": status_code, "response": response})
@@ -405,12 +405,12 @@ async def finish_idempotency_key(
 # --- webhook deliveries ----------------------------------------------------------------
 
 
-async def insert_delivery(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_delivery(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(webhook_deliveries.insert().values(**values))
 
 
 async def claim_due_deliveries(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncConnection, now: datetime, lease_until: datetime, limit: int
 ) -> list[Row]:
     """Due deliveries, leased until `lease_until` so no other replica sends them meanwhile."""
     rows = list((await session.execute(
@@ -431,7 +431,7 @@ async def claim_due_deliveries(
 
 
 async def record_attempt(
-    session: AsyncSession, delivery_id: str, *, state: str, attempts: int,
+    session: AsyncConnection, delivery_id: str, *, state: str, attempts: int,
     status_code: int | None, error: str | None, next_attempt_at: datetime | None,
     delivered_at: datetime | None,
 ) -> None:
@@ -444,7 +444,7 @@ async def record_attempt(
     )
 
 
-async def earliest_due_delivery(session: AsyncSession) -> datetime | None:
+async def earliest_due_delivery(session: AsyncConnection) -> datetime | None:
     result = await session.execute(
         select(webhook_deliveries.c.next_attempt_at)
         .where(webhook_deliveries.c.state == "pending")
@@ -454,7 +454,7 @@ async def earliest_due_delivery(session: AsyncSession) -> datetime | None:
 
 
 async def list_deliveries(
-    session: AsyncSession, partner_id: str, request_id: str | None, limit: int
+    session: AsyncConnection, partner_id: str, request_id: str | None, limit: int
 ) -> list[Row]:
     conditions = [webhook_deliveries.c.partner_id == partner_id]
     if request_id:

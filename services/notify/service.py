@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.contracts import (
     AssignmentOfferedV1,
@@ -105,7 +105,7 @@ class Message:
 
 
 async def _queue(
-    session: AsyncSession, n: Notifier, *, cause_id: str, cause_type: str, request_id: str | None,
+    session: AsyncConnection, n: Notifier, *, cause_id: str, cause_type: str, request_id: str | None,
     recipient: str, channel: str, address: str, locale: str | None, message: Message,
     urgent: bool, community: str | None = None,
 ) -> None:
@@ -133,7 +133,7 @@ async def _queue(
     )
 
 
-async def _to_requester(session: AsyncSession, n: Notifier, cause_id: str, cause_type: str,
+async def _to_requester(session: AsyncConnection, n: Notifier, cause_id: str, cause_type: str,
                         requester, message: Message, urgent: bool) -> None:
     """By SMS, or, for someone who asked to be called, through a coordinator."""
     consent = await store.get_consent(session, requester.phone)
@@ -154,7 +154,7 @@ async def _to_requester(session: AsyncSession, n: Notifier, cause_id: str, cause
                  urgent=urgent, community=requester.community)
 
 
-async def _to_team(session: AsyncSession, n: Notifier, cause_id: str, cause_type: str,
+async def _to_team(session: AsyncConnection, n: Notifier, cause_id: str, cause_type: str,
                    request_id: str | None, team, message: Message) -> None:
     """In the team's chat, or by SMS to its leader when it has none.  Always
     urgent: a team works on what it is told now."""
@@ -164,7 +164,7 @@ async def _to_team(session: AsyncSession, n: Notifier, cause_id: str, cause_type
                  message=message, urgent=True, community=team.community)
 
 
-async def _to_coordinators(session: AsyncSession, n: Notifier, cause_id: str, cause_type: str,
+async def _to_coordinators(session: AsyncConnection, n: Notifier, cause_id: str, cause_type: str,
                            request_id: str | None, community: str | None, message: Message) -> None:
     """To the community's coordinators (NOTIFY_COORDINATOR_URLS), urgent.  All
     of a community's URLs form one delivery: apprise sends to each."""
@@ -181,7 +181,7 @@ async def _to_coordinators(session: AsyncSession, n: Notifier, cause_id: str, ca
 # --- events in --------------------------------------------------------------------------------
 
 
-async def on_request_received(session: AsyncSession, n: Notifier, event: RequestReceivedV1) -> None:
+async def on_request_received(session: AsyncConnection, n: Notifier, event: RequestReceivedV1) -> None:
     r = event.data
     await store.save_requester(
         session,
@@ -198,7 +198,7 @@ async def on_request_received(session: AsyncSession, n: Notifier, event: Request
     )
 
 
-async def on_team_changed(session: AsyncSession, n: Notifier, event: TeamChangedV1) -> None:
+async def on_team_changed(session: AsyncConnection, n: Notifier, event: TeamChangedV1) -> None:
     t = event.data
     await store.upsert_team(
         session,
@@ -207,7 +207,7 @@ async def on_team_changed(session: AsyncSession, n: Notifier, event: TeamChanged
     )
 
 
-async def on_assignment_offered(session: AsyncSession, n: Notifier, event: AssignmentOfferedV1) -> None:
+async def on_assignment_offered(session: AsyncConnection, n: Notifier, event: AssignmentOfferedV1) -> None:
     """Tells the team about the offer: what, where, how far, until when; the
     requester's phone is not in it (that comes once the team accepts)."""
     a = event.data
@@ -235,7 +235,7 @@ def _offer_state(status: str) -> str:
     return status if status in ("offered", "accepted", "in_progress", "done", "closed") else "ended"
 
 
-async def on_status_changed(session: AsyncSession, n: Notifier, event: RequestStatusChangedV1) -> None:
+async def on_status_changed(session: AsyncConnection, n: Notifier, event: RequestStatusChangedV1) -> None:
     """accepted: the requester hears who comes and when, the team gets the
     requester's contact; done: the requester is asked to confirm and rate;
     escalated: the community's coordinators are alerted."""
@@ -287,7 +287,7 @@ async def on_status_changed(session: AsyncSession, n: Notifier, event: RequestSt
         )
 
 
-async def on_sla_breached(session: AsyncSession, n: Notifier, event: RequestSlaBreachedV1) -> None:
+async def on_sla_breached(session: AsyncConnection, n: Notifier, event: RequestSlaBreachedV1) -> None:
     """No team accepted in time: the community's coordinators are alerted."""
     d = event.data
     request_id = str(d.request_id)
@@ -303,14 +303,14 @@ async def on_sla_breached(session: AsyncSession, n: Notifier, event: RequestSlaB
     )
 
 
-async def _known_requester(session: AsyncSession, request_id: str):
+async def _known_requester(session: AsyncConnection, request_id: str):
     requester = await store.get_requester(session, request_id)
     if requester is None:
         raise ContactUnknown(f"requester of {request_id}")
     return requester
 
 
-async def on_checkin_missing(session: AsyncSession, n: Notifier, event: MemberCheckinMissingV1) -> None:
+async def on_checkin_missing(session: AsyncConnection, n: Notifier, event: MemberCheckinMissingV1) -> None:
     m = event.data
     team = await store.get_team(session, str(m.team_id)) if m.team_id else None
     await _queue(session, n, cause_id=str(event.id), cause_type=event.type, request_id=None,
@@ -338,7 +338,7 @@ def _leader_action(reply: Reply) -> str | None:
     return LEADER_DIGITS.get(reply.digit) if reply.digit is not None else None
 
 
-async def _match_offer(session: AsyncSession, n: Notifier, team_ids: list[str], action: str,
+async def _match_offer(session: AsyncConnection, n: Notifier, team_ids: list[str], action: str,
                        ref: str | None) -> _Match:
     if action == "complete":
         candidates = await store.offers_of_teams(session, team_ids, ("accepted", "in_progress"))
@@ -355,7 +355,7 @@ async def _match_offer(session: AsyncSession, n: Notifier, team_ids: list[str], 
     return _Match(problem="ambiguous", refs=[o.assignment_id[:8] for o in candidates])
 
 
-async def _publish_reply(session: AsyncSession, n: Notifier, offer, action: str, channel: str) -> None:
+async def _publish_reply(session: AsyncConnection, n: Notifier, offer, action: str, channel: str) -> None:
     await record_event(session, outbox, AssignmentRepliedV1(
         source=SOURCE, correlationid=offer.request_id,
         data=dict(assignment_id=offer.assignment_id, team_id=offer.team_id, action=action,
@@ -363,7 +363,7 @@ async def _publish_reply(session: AsyncSession, n: Notifier, offer, action: str,
     ))
 
 
-async def _begin_inbound(session: AsyncSession, n: Notifier, channel: str, sender: str, text: str,
+async def _begin_inbound(session: AsyncConnection, n: Notifier, channel: str, sender: str, text: str,
                          provider_id: str | None) -> str | None:
     """The inbound message's id, or None when the provider re-sent one already handled."""
     inbound_id = str(uuid4())
@@ -373,7 +373,7 @@ async def _begin_inbound(session: AsyncSession, n: Notifier, channel: str, sende
     return inbound_id if fresh else None
 
 
-async def receive_sms(session: AsyncSession, n: Notifier, sender: str, text: str,
+async def receive_sms(session: AsyncConnection, n: Notifier, sender: str, text: str,
                       provider_id: str | None = None) -> str:
     """Acts on an SMS reply and says what it did: opted_out, opted_in,
     accept/decline/complete (a leader's answer, published for dispatch),
@@ -387,7 +387,7 @@ async def receive_sms(session: AsyncSession, n: Notifier, sender: str, text: str
     return outcome
 
 
-async def _act_on_sms(session: AsyncSession, n: Notifier, inbound_id: str, sender: str, reply: Reply) -> str:
+async def _act_on_sms(session: AsyncConnection, n: Notifier, inbound_id: str, sender: str, reply: Reply) -> str:
     if reply.word in ("stop", "start"):
         await store.save_consent(session, dict(
             phone=sender, opted_out=reply.word == "stop", changed_via="sms", changed_at=n.now()))
@@ -420,7 +420,7 @@ async def _act_on_sms(session: AsyncSession, n: Notifier, inbound_id: str, sende
     return "help"
 
 
-async def receive_chat(session: AsyncSession, n: Notifier, team_id: str, text: str,
+async def receive_chat(session: AsyncConnection, n: Notifier, team_id: str, text: str,
                        provider_id: str | None = None) -> str:
     """A reply in a team's chat (the webhook URL names the team): accept,
     decline or complete its task, or a help text back in the chat."""
@@ -456,11 +456,11 @@ def _consent_view(phone: str, row) -> ConsentOut:
                       changed_via=row.changed_via, changed_at=_aware(row.changed_at))
 
 
-async def get_consent(session: AsyncSession, phone: str) -> ConsentOut:
+async def get_consent(session: AsyncConnection, phone: str) -> ConsentOut:
     return _consent_view(phone, await store.get_consent(session, phone))
 
 
-async def set_consent(session: AsyncSession, n: Notifier, phone: str, body: ConsentIn) -> ConsentOut:
+async def set_consent(session: AsyncConnection, n: Notifier, phone: str, body: ConsentIn) -> ConsentOut:
     """Opt a number out (or back in) and set the channel it prefers, by API
     (a coordinator acting on a phone call)."""
     await store.save_consent(session, dict(phone=phone, opted_out=body.opted_out,
@@ -490,7 +490,7 @@ async def _attempt(channel: Channel, row) -> str | None:
 
 
 async def send_due(
-    session: AsyncSession, n: Notifier, channels: dict[str, Channel],
+    session: AsyncConnection, n: Notifier, channels: dict[str, Channel],
     limiters: dict[str, SlidingWindowLimiter], limit: int = 50, concurrency: int = 16,
 ) -> SendRound:
     """Sends deliveries that are due, at most as fast as each channel's limit
@@ -551,7 +551,7 @@ async def send_due(
     return SendRound(handled, min([w for w in waits if w > 0], default=0.0))
 
 
-async def _alert_failed(session: AsyncSession, n: Notifier, row, attempts: int, error: str) -> None:
+async def _alert_failed(session: AsyncConnection, n: Notifier, row, attempts: int, error: str) -> None:
     if row.recipient == "coordinator":
         log.error("a coordinator alert (%s) could not be delivered: %s", row.template, error)
         return
@@ -564,7 +564,7 @@ async def _alert_failed(session: AsyncSession, n: Notifier, row, attempts: int, 
     )
 
 
-async def _delivered(session: AsyncSession, n: Notifier, row, status: str, attempts: int) -> None:
+async def _delivered(session: AsyncConnection, n: Notifier, row, status: str, attempts: int) -> None:
     await record_event(
         session, outbox,
         NotificationDeliveredV1(
@@ -589,7 +589,7 @@ def _masked(row) -> str:
     return "(chat)" if row.address else "(none)"
 
 
-async def list_deliveries(session: AsyncSession, filters: dict[str, Any], limit: int, offset: int
+async def list_deliveries(session: AsyncConnection, filters: dict[str, Any], limit: int, offset: int
                           ) -> tuple[list[DeliveryOut], int]:
     rows, total = await store.list_deliveries(session, filters, limit, offset)
     return [

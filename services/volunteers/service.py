@@ -10,7 +10,7 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.contracts import MemberCheckinMissingV1, RequestReceivedV1, RequestStatusChangedV1, TeamChangedV1
 from shared.http import FieldError, Principal, Problem, issue_coordinator_token, not_found
@@ -56,7 +56,7 @@ def mask_phone(phone: str) -> str:
     return phone[:keep_head] + "*" * max(len(phone) - keep_head - 4, 0) + phone[-4:]
 
 
-async def _savepoint_insert(session: AsyncSession, insert, values: dict, conflict: Problem) -> None:
+async def _savepoint_insert(session: AsyncConnection, insert, values: dict, conflict: Problem) -> None:
     """Runs `insert(session, values)`; a unique-key clash becomes `conflict`
     without spoiling the surrounding transaction."""
     try:
@@ -77,7 +77,7 @@ def schedule_of(row) -> shifts.Schedule:
     return shifts.from_document(row.schedule, _zone(row))
 
 
-async def compute_duty(session: AsyncSession, row, at: datetime, cfg: VolunteersSettings) -> Duty:
+async def compute_duty(session: AsyncConnection, row, at: datetime, cfg: VolunteersSettings) -> Duty:
     """The team's duty at `at` from its schedule, active members and check-ins."""
     active = await store.team_members(session, row.id, active_only=True)
     latest = await store.latest_checkins(session, [m.id for m in active])
@@ -94,7 +94,7 @@ async def compute_duty(session: AsyncSession, row, at: datetime, cfg: Volunteers
                      tasks_per_member=cfg.tasks_per_member, require_checkin=cfg.require_checkin)
 
 
-async def refresh_team(session: AsyncSession, row, now: datetime, cfg: VolunteersSettings, *,
+async def refresh_team(session: AsyncConnection, row, now: datetime, cfg: VolunteersSettings, *,
                        changed: dict | None = None, force: bool = False):
     """Applies `changed` columns, recomputes duty, and — when anything the team
     event carries changed (or `force`) — bumps the version and records the event.
@@ -122,7 +122,7 @@ def _differs(old, new) -> bool:
     return old != new
 
 
-async def create_team(session: AsyncSession, principal: Principal, body: TeamIn,
+async def create_team(session: AsyncConnection, principal: Principal, body: TeamIn,
                       now: datetime, cfg: VolunteersSettings) -> TeamOut:
     _require_community(principal, body.community)
     values = dict(
@@ -155,7 +155,7 @@ async def create_team(session: AsyncSession, principal: Principal, body: TeamIn,
     return team_view(row)
 
 
-async def _team_for_change(session: AsyncSession, principal: Principal, team_id: str):
+async def _team_for_change(session: AsyncConnection, principal: Principal, team_id: str):
     row = await store.get_team(session, team_id, for_update=True)
     if row is None or row.status == "deleted":
         raise not_found(f"team {team_id}")
@@ -163,7 +163,7 @@ async def _team_for_change(session: AsyncSession, principal: Principal, team_id:
     return row
 
 
-async def update_team(session: AsyncSession, principal: Principal, team_id: str, patch: TeamPatch,
+async def update_team(session: AsyncConnection, principal: Principal, team_id: str, patch: TeamPatch,
                       now: datetime, cfg: VolunteersSettings) -> TeamOut:
     row = await _team_for_change(session, principal, team_id)
     values: dict = {}
@@ -185,28 +185,28 @@ async def update_team(session: AsyncSession, principal: Principal, team_id: str,
     return team_view(row)
 
 
-async def delete_team(session: AsyncSession, principal: Principal, team_id: str,
+async def delete_team(session: AsyncConnection, principal: Principal, team_id: str,
                       now: datetime, cfg: VolunteersSettings) -> None:
     row = await _team_for_change(session, principal, team_id)
     await refresh_team(session, row, now, cfg, changed={"status": "deleted"})
 
 
-async def get_team(session: AsyncSession, team_id: str) -> TeamOut:
+async def get_team(session: AsyncConnection, team_id: str) -> TeamOut:
     return team_view(await _live_team(session, team_id))
 
 
-async def _live_team(session: AsyncSession, team_id: str):
+async def _live_team(session: AsyncConnection, team_id: str):
     row = await store.get_team(session, team_id)
     if row is None or row.status == "deleted":
         raise not_found(f"team {team_id}")
     return row
 
 
-async def list_teams(session: AsyncSession, community: str | None, limit: int, offset: int) -> list[TeamOut]:
+async def list_teams(session: AsyncConnection, community: str | None, limit: int, offset: int) -> list[TeamOut]:
     return [team_view(r) for r in await store.list_teams(session, community, limit, offset)]
 
 
-async def put_schedule(session: AsyncSession, principal: Principal, team_id: str, body: ScheduleIn,
+async def put_schedule(session: AsyncConnection, principal: Principal, team_id: str, body: ScheduleIn,
                        now: datetime, cfg: VolunteersSettings) -> ScheduleOut:
     row = await _team_for_change(session, principal, team_id)
     document = body.model_dump(mode="json")
@@ -214,19 +214,19 @@ async def put_schedule(session: AsyncSession, principal: Principal, team_id: str
     return ScheduleOut(timezone=row.timezone, **document)
 
 
-async def get_schedule(session: AsyncSession, team_id: str) -> ScheduleOut:
+async def get_schedule(session: AsyncConnection, team_id: str) -> ScheduleOut:
     row = await _live_team(session, team_id)
     return ScheduleOut(timezone=row.timezone, **(row.schedule or {}))
 
 
-async def duty_at(session: AsyncSession, team_id: str, at: datetime, cfg: VolunteersSettings) -> DutyOut:
+async def duty_at(session: AsyncConnection, team_id: str, at: datetime, cfg: VolunteersSettings) -> DutyOut:
     row = await _live_team(session, team_id)
     duty = await compute_duty(session, row, at, cfg)
     return DutyOut(at=at, on_duty=duty.on_duty, capacity=duty.capacity,
                    available_members=duty.available_members, next_change_at=duty.next_change_at)
 
 
-async def publish_due_transitions(session: AsyncSession, now: datetime, cfg: VolunteersSettings,
+async def publish_due_transitions(session: AsyncConnection, now: datetime, cfg: VolunteersSettings,
                                   limit: int = 100) -> int:
     """Shift boundaries (and the check-in day rolling over): every team whose
     stored next_change_at has come is recomputed and published with a new
@@ -238,7 +238,7 @@ async def publish_due_transitions(session: AsyncSession, now: datetime, cfg: Vol
     return len(due)
 
 
-async def _publish_change(session: AsyncSession, row) -> None:
+async def _publish_change(session: AsyncConnection, row) -> None:
     await record_event(
         session,
         outbox,
@@ -298,7 +298,7 @@ def _phone_taken(phone: str) -> Problem:
                    [FieldError("phone", "already registered to a member")])
 
 
-async def add_member(session: AsyncSession, principal: Principal, team_id: str, body: MemberIn,
+async def add_member(session: AsyncConnection, principal: Principal, team_id: str, body: MemberIn,
                      now: datetime, cfg: VolunteersSettings) -> MemberOut:
     team = await _team_for_change(session, principal, team_id)
     member_id = await _insert_member(session, team.id, body, principal, now, reason="joined")
@@ -306,7 +306,7 @@ async def add_member(session: AsyncSession, principal: Principal, team_id: str, 
     return await _member_view(session, principal, await store.get_member(session, member_id), team, cfg, now)
 
 
-async def _insert_member(session: AsyncSession, team_id: str, body: MemberIn, principal: Principal,
+async def _insert_member(session: AsyncConnection, team_id: str, body: MemberIn, principal: Principal,
                          now: datetime, reason: str) -> str:
     if await store.member_by_phone(session, body.phone):
         raise _phone_taken(body.phone)
@@ -322,7 +322,7 @@ async def _insert_member(session: AsyncSession, team_id: str, body: MemberIn, pr
     return member_id
 
 
-async def list_members(session: AsyncSession, principal: Principal, team_id: str,
+async def list_members(session: AsyncConnection, principal: Principal, team_id: str,
                        cfg: VolunteersSettings, now: datetime) -> list[MemberOut]:
     team = await _live_team(session, team_id)
     rows = await store.team_members(session, team.id)
@@ -330,21 +330,21 @@ async def list_members(session: AsyncSession, principal: Principal, team_id: str
     return [_member_out(principal, m, team, latest.get(m.id), cfg, now) for m in rows]
 
 
-async def get_member(session: AsyncSession, principal: Principal, member_id: str,
+async def get_member(session: AsyncConnection, principal: Principal, member_id: str,
                      cfg: VolunteersSettings, now: datetime) -> MemberOut:
     member = await _member(session, member_id)
     team = await store.get_team(session, member.team_id)
     return await _member_view(session, principal, member, team, cfg, now)
 
 
-async def _member(session: AsyncSession, member_id: str, *, for_update: bool = False):
+async def _member(session: AsyncConnection, member_id: str, *, for_update: bool = False):
     member = await store.get_member(session, member_id, for_update=for_update)
     if member is None:
         raise not_found(f"member {member_id}")
     return member
 
 
-async def update_member(session: AsyncSession, principal: Principal, member_id: str, patch: MemberPatch,
+async def update_member(session: AsyncConnection, principal: Principal, member_id: str, patch: MemberPatch,
                         now: datetime, cfg: VolunteersSettings) -> MemberOut:
     member = await _member(session, member_id, for_update=True)
     team = await _team_for_change(session, principal, member.team_id)
@@ -366,7 +366,7 @@ async def update_member(session: AsyncSession, principal: Principal, member_id: 
                               await store.get_team(session, team.id), cfg, now)
 
 
-async def move_member(session: AsyncSession, principal: Principal, member_id: str, to_team_id: str,
+async def move_member(session: AsyncConnection, principal: Principal, member_id: str, to_team_id: str,
                       reason: str | None, now: datetime, cfg: VolunteersSettings) -> MemberOut:
     """Moves a member to another team (one team at a time); the move is recorded
     and both teams' state is republished if it changed."""
@@ -384,12 +384,12 @@ async def move_member(session: AsyncSession, principal: Principal, member_id: st
     return await _member_view(session, principal, await store.get_member(session, member.id), target, cfg, now)
 
 
-async def member_moves(session: AsyncSession, member_id: str) -> list[MoveOut]:
+async def member_moves(session: AsyncConnection, member_id: str) -> list[MoveOut]:
     await _member(session, member_id)
     return [MoveOut(**row._mapping) for row in await store.member_moves_of(session, member_id)]
 
 
-async def _member_view(session: AsyncSession, principal: Principal, member, team,
+async def _member_view(session: AsyncConnection, principal: Principal, member, team,
                        cfg: VolunteersSettings, now: datetime) -> MemberOut:
     latest = await store.latest_checkins(session, [member.id])
     return _member_out(principal, member, team, latest.get(member.id), cfg, now)
@@ -421,7 +421,7 @@ def _member_out(principal: Principal, member, team, checkin, cfg: VolunteersSett
 # --- health check-ins ------------------------------------------------------------
 
 
-async def check_in(session: AsyncSession, member, status: str, channel: str,
+async def check_in(session: AsyncConnection, member, status: str, channel: str,
                    now: datetime, cfg: VolunteersSettings) -> CheckinOut:
     """Records today's (community-local) check-in; the team's capacity and
     on-duty state follow, and a changed state is published."""
@@ -434,7 +434,7 @@ async def check_in(session: AsyncSession, member, status: str, channel: str,
     return CheckinOut(day=day, status=status, channel=channel, checked_at=now)
 
 
-async def check_in_by_coordinator(session: AsyncSession, principal: Principal, member_id: str, status: str,
+async def check_in_by_coordinator(session: AsyncConnection, principal: Principal, member_id: str, status: str,
                                   now: datetime, cfg: VolunteersSettings) -> CheckinOut:
     member = await _member(session, member_id)
     team = await store.get_team(session, member.team_id)
@@ -442,7 +442,7 @@ async def check_in_by_coordinator(session: AsyncSession, principal: Principal, m
     return await check_in(session, member, status, "api", now, cfg)
 
 
-async def member_for_checkin_key(session: AsyncSession, key: str):
+async def member_for_checkin_key(session: AsyncConnection, key: str):
     member = await store.member_by_checkin_key(session, key) if key else None
     if member is None:
         raise not_found("check-in link")
@@ -452,7 +452,7 @@ async def member_for_checkin_key(session: AsyncSession, key: str):
 # --- coordinators ----------------------------------------------------------------
 
 
-async def create_coordinator(session: AsyncSession, principal: Principal, body, secret: str | None,
+async def create_coordinator(session: AsyncConnection, principal: Principal, body, secret: str | None,
                              now: datetime, cfg: VolunteersSettings) -> dict:
     _require_admin(principal)
     _require_secret(secret)
@@ -462,7 +462,7 @@ async def create_coordinator(session: AsyncSession, principal: Principal, body, 
     return {**_coordinator_view(values), **_token(values, secret, cfg)}
 
 
-async def reissue_token(session: AsyncSession, principal: Principal, coordinator_id: str,
+async def reissue_token(session: AsyncConnection, principal: Principal, coordinator_id: str,
                         secret: str | None, cfg: VolunteersSettings) -> dict:
     _require_admin(principal)
     _require_secret(secret)
@@ -472,7 +472,7 @@ async def reissue_token(session: AsyncSession, principal: Principal, coordinator
     return {**_coordinator_view(row._mapping), **_token(row._mapping, secret, cfg)}
 
 
-async def list_coordinators(session: AsyncSession, principal: Principal) -> list[dict]:
+async def list_coordinators(session: AsyncConnection, principal: Principal) -> list[dict]:
     _require_admin(principal)
     return [_coordinator_view(r._mapping) for r in await store.list_coordinators(session)]
 
@@ -507,13 +507,13 @@ def _coordinator_view(values) -> dict:
 # redelivered or repeated "done" never counts twice.
 
 
-async def record_request_facts(session: AsyncSession, event: RequestReceivedV1) -> None:
+async def record_request_facts(session: AsyncConnection, event: RequestReceivedV1) -> None:
     data = event.data
     await store.upsert_request_fact(session, dict(request_id=str(data.request_id), category=data.category,
                                                   urgency=data.urgency, received_at=data.received_at))
 
 
-async def award_completion(session: AsyncSession, event: RequestStatusChangedV1, cfg: VolunteersSettings) -> int:
+async def award_completion(session: AsyncConnection, event: RequestStatusChangedV1, cfg: VolunteersSettings) -> int:
     """Points for a done assignment; returns how many ledger entries were added."""
     data = event.data
     if data.status != "done" or data.team_id is None or data.assignment_id is None:
@@ -552,7 +552,7 @@ async def award_completion(session: AsyncSession, event: RequestStatusChangedV1,
     return added
 
 
-async def adjust_points(session: AsyncSession, principal: Principal, member_id: str, points: int,
+async def adjust_points(session: AsyncConnection, principal: Principal, member_id: str, points: int,
                         reason: str, now: datetime) -> dict:
     member = await _member(session, member_id)
     team = await store.get_team(session, member.team_id)
@@ -564,13 +564,13 @@ async def adjust_points(session: AsyncSession, principal: Principal, member_id: 
     return entry
 
 
-async def points_of(session: AsyncSession, member_id: str) -> dict:
+async def points_of(session: AsyncConnection, member_id: str) -> dict:
     await _member(session, member_id)
     entries = [dict(r._mapping) for r in await store.ledger_of(session, member_id)]
     return {"member_id": member_id, "total": sum(e["points"] for e in entries), "entries": entries}
 
 
-async def leaderboard(session: AsyncSession, community: str, limit: int) -> list[dict]:
+async def leaderboard(session: AsyncConnection, community: str, limit: int) -> list[dict]:
     rows = await store.leaderboard(session, community, limit)
     return [{"rank": i, "member_id": r.id, "name": r.name, "team_id": r.team_id, "points": int(r.points)}
             for i, r in enumerate(rows, start=1)]
@@ -585,7 +585,7 @@ def _already_registered(existing_id: str | None, what: str) -> Problem:
                    [FieldError("phone", what)], **extra)
 
 
-async def register(session: AsyncSession, body, now: datetime) -> dict:
+async def register(session: AsyncConnection, body, now: datetime) -> dict:
     """A public registration, pending until a coordinator decides.  One phone
     registers once: a second try while the first is pending or approved, or by
     someone already a member, is a 409 (after a rejection one may try again)."""
@@ -603,7 +603,7 @@ async def register(session: AsyncSession, body, now: datetime) -> dict:
     return dict((await store.get_registration(session, values["id"]))._mapping)
 
 
-async def list_registrations(session: AsyncSession, principal: Principal, community: str | None,
+async def list_registrations(session: AsyncConnection, principal: Principal, community: str | None,
                              status: str | None, limit: int, offset: int) -> list[dict]:
     if community is not None:
         _require_community(principal, community)
@@ -614,7 +614,7 @@ async def list_registrations(session: AsyncSession, principal: Principal, commun
     return [dict(r._mapping) for r in rows]
 
 
-async def _pending_registration(session: AsyncSession, principal: Principal, registration_id: str):
+async def _pending_registration(session: AsyncConnection, principal: Principal, registration_id: str):
     row = await store.get_registration(session, registration_id, for_update=True)
     if row is None:
         raise not_found(f"registration {registration_id}")
@@ -624,7 +624,7 @@ async def _pending_registration(session: AsyncSession, principal: Principal, reg
     return row
 
 
-async def approve_registration(session: AsyncSession, principal: Principal, registration_id: str, body,
+async def approve_registration(session: AsyncConnection, principal: Principal, registration_id: str, body,
                                now: datetime, cfg: VolunteersSettings) -> dict:
     """Makes the registrant a member of a team (of a community the caller coordinates)."""
     row = await _pending_registration(session, principal, registration_id)
@@ -637,7 +637,7 @@ async def approve_registration(session: AsyncSession, principal: Principal, regi
     return dict((await store.get_registration(session, row.id))._mapping)
 
 
-async def reject_registration(session: AsyncSession, principal: Principal, registration_id: str, reason: str,
+async def reject_registration(session: AsyncConnection, principal: Principal, registration_id: str, reason: str,
                               now: datetime) -> dict:
     row = await _pending_registration(session, principal, registration_id)
     await store.update_registration(session, row.id, dict(status="rejected", reason=reason,
@@ -648,7 +648,7 @@ async def reject_registration(session: AsyncSession, principal: Principal, regis
 # --- bulk CSV import and export ----------------------------------------------------
 
 
-async def import_csv(session: AsyncSession, principal: Principal, kind: str, text: str,
+async def import_csv(session: AsyncConnection, principal: Principal, kind: str, text: str,
                      now: datetime, cfg: VolunteersSettings) -> dict:
     """Imports every row or none: all rows are checked first (shape, rights,
     references, duplicates) and any problem is a 422 listing every bad row;
@@ -704,7 +704,7 @@ async def import_csv(session: AsyncSession, principal: Principal, kind: str, tex
     return {"kind": kind, "imported": len(parsed.rows)}
 
 
-async def export_csv(session: AsyncSession, principal: Principal, kind: str, community: str | None) -> str:
+async def export_csv(session: AsyncConnection, principal: Principal, kind: str, community: str | None) -> str:
     from . import bulk
 
     teams = await store.list_teams(session, community, 100_000, 0)
@@ -735,7 +735,7 @@ async def export_csv(session: AsyncSession, principal: Principal, kind: str, com
 # --- missing check-ins ---------------------------------------------------------------
 
 
-async def report_missing_checkins(session: AsyncSession, now: datetime, cfg: VolunteersSettings) -> int:
+async def report_missing_checkins(session: AsyncConnection, now: datetime, cfg: VolunteersSettings) -> int:
     """For each team whose local time of day is past the reminder time, every
     active member without a check-in today is reported once
     (aid.member.checkin_missing.v1; notify sends the reminder).  The

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .models import (
     checkin_reminders,
@@ -23,36 +23,36 @@ from .models import (
 )
 
 
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+def _insert(session: AsyncConnection):
+    return postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert
 
 
 # --- teams --------------------------------------------------------------------
 
 
-async def insert_team(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_team(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(teams.insert().values(**values))
 
 
-async def get_team(session: AsyncSession, team_id: str, *, for_update: bool = False) -> Row | None:
+async def get_team(session: AsyncConnection, team_id: str, *, for_update: bool = False) -> Row | None:
     query = select(teams).where(teams.c.id == team_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def list_teams(session: AsyncSession, community: str | None, limit: int, offset: int) -> list[Row]:
+async def list_teams(session: AsyncConnection, community: str | None, limit: int, offset: int) -> list[Row]:
     query = select(teams).where(teams.c.status != "deleted").order_by(teams.c.created_at, teams.c.id)
     if community:
         query = query.where(teams.c.community == community)
     return list((await session.execute(query.limit(limit).offset(offset))).all())
 
 
-async def update_team(session: AsyncSession, team_id: str, values: dict[str, Any]) -> None:
+async def update_team(session: AsyncConnection, team_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(teams).where(teams.c.id == team_id).values(**values))
 
 
-async def claim_due_teams(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
+async def claim_due_teams(session: AsyncConnection, now: datetime, limit: int) -> list[Row]:
     """Teams whose scheduled change has come, locked for this transaction;
     rows another replica holds are skipped (it publishes them)."""
     query = (
@@ -68,41 +68,41 @@ async def claim_due_teams(session: AsyncSession, now: datetime, limit: int) -> l
 # --- members ------------------------------------------------------------------
 
 
-async def insert_member(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_member(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(members.insert().values(**values))
 
 
-async def get_member(session: AsyncSession, member_id: str, *, for_update: bool = False) -> Row | None:
+async def get_member(session: AsyncConnection, member_id: str, *, for_update: bool = False) -> Row | None:
     query = select(members).where(members.c.id == member_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def member_by_phone(session: AsyncSession, phone: str) -> Row | None:
+async def member_by_phone(session: AsyncConnection, phone: str) -> Row | None:
     return (await session.execute(select(members).where(members.c.phone == phone))).first()
 
 
-async def member_by_checkin_key(session: AsyncSession, key: str) -> Row | None:
+async def member_by_checkin_key(session: AsyncConnection, key: str) -> Row | None:
     return (await session.execute(select(members).where(members.c.checkin_key == key))).first()
 
 
-async def update_member(session: AsyncSession, member_id: str, values: dict[str, Any]) -> None:
+async def update_member(session: AsyncConnection, member_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(members).where(members.c.id == member_id).values(**values))
 
 
-async def team_members(session: AsyncSession, team_id: str, *, active_only: bool = False) -> list[Row]:
+async def team_members(session: AsyncConnection, team_id: str, *, active_only: bool = False) -> list[Row]:
     query = select(members).where(members.c.team_id == team_id).order_by(members.c.name, members.c.id)
     if active_only:
         query = query.where(members.c.active.is_(True))
     return list((await session.execute(query)).all())
 
 
-async def insert_move(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_move(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(member_moves.insert().values(**values))
 
 
-async def member_moves_of(session: AsyncSession, member_id: str) -> list[Row]:
+async def member_moves_of(session: AsyncConnection, member_id: str) -> list[Row]:
     query = select(member_moves).where(member_moves.c.member_id == member_id).order_by(member_moves.c.moved_at)
     return list((await session.execute(query)).all())
 
@@ -110,7 +110,7 @@ async def member_moves_of(session: AsyncSession, member_id: str) -> list[Row]:
 # --- check-ins ----------------------------------------------------------------
 
 
-async def upsert_checkin(session: AsyncSession, values: dict[str, Any]) -> None:
+async def upsert_checkin(session: AsyncConnection, values: dict[str, Any]) -> None:
     """Today's check-in; a second one the same day replaces the first."""
     statement = _insert(session)(checkins).values(**values)
     statement = statement.on_conflict_do_update(
@@ -121,7 +121,7 @@ async def upsert_checkin(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(statement)
 
 
-async def latest_checkins(session: AsyncSession, member_ids: list[str]) -> dict[str, Row]:
+async def latest_checkins(session: AsyncConnection, member_ids: list[str]) -> dict[str, Row]:
     """Each member's most recent check-in."""
     if not member_ids:
         return {}
@@ -137,7 +137,7 @@ async def latest_checkins(session: AsyncSession, member_ids: list[str]) -> dict[
     return {row.member_id: row for row in (await session.execute(query)).all()}
 
 
-async def members_to_remind(session: AsyncSession, team_id: str, day: date) -> list[Row]:
+async def members_to_remind(session: AsyncConnection, team_id: str, day: date) -> list[Row]:
     """Active members of the team with no check-in and no reminder for `day`."""
     has_checkin = select(checkins.c.member_id).where(checkins.c.day == day)
     reminded = select(checkin_reminders.c.member_id).where(checkin_reminders.c.day == day)
@@ -150,7 +150,7 @@ async def members_to_remind(session: AsyncSession, team_id: str, day: date) -> l
     return list((await session.execute(query)).all())
 
 
-async def claim_reminder(session: AsyncSession, member_id: str, day: date, now: datetime) -> bool:
+async def claim_reminder(session: AsyncConnection, member_id: str, day: date, now: datetime) -> bool:
     """True the first time a member is reminded for `day` (across replicas)."""
     result = await session.execute(
         _insert(session)(checkin_reminders)
@@ -160,7 +160,7 @@ async def claim_reminder(session: AsyncSession, member_id: str, day: date, now: 
     return result.rowcount == 1
 
 
-async def teams_with_active_members(session: AsyncSession) -> list[Row]:
+async def teams_with_active_members(session: AsyncConnection) -> list[Row]:
     query = select(teams).where(
         teams.c.status != "deleted",
         teams.c.id.in_(select(members.c.team_id).where(members.c.active.is_(True))),
@@ -171,38 +171,38 @@ async def teams_with_active_members(session: AsyncSession) -> list[Row]:
 # --- coordinators -------------------------------------------------------------
 
 
-async def insert_coordinator(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_coordinator(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(coordinators.insert().values(**values))
 
 
-async def get_coordinator(session: AsyncSession, coordinator_id: str) -> Row | None:
+async def get_coordinator(session: AsyncConnection, coordinator_id: str) -> Row | None:
     return (await session.execute(select(coordinators).where(coordinators.c.id == coordinator_id))).first()
 
 
-async def list_coordinators(session: AsyncSession) -> list[Row]:
+async def list_coordinators(session: AsyncConnection) -> list[Row]:
     return list((await session.execute(select(coordinators).order_by(coordinators.c.created_at))).all())
 
 
 # --- registrations ------------------------------------------------------------
 
 
-async def insert_registration(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_registration(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(registrations.insert().values(**values))
 
 
-async def open_registration_by_phone(session: AsyncSession, phone: str) -> Row | None:
+async def open_registration_by_phone(session: AsyncConnection, phone: str) -> Row | None:
     query = select(registrations).where(registrations.c.phone == phone, registrations.c.status != "rejected")
     return (await session.execute(query)).first()
 
 
-async def get_registration(session: AsyncSession, registration_id: str, *, for_update: bool = False) -> Row | None:
+async def get_registration(session: AsyncConnection, registration_id: str, *, for_update: bool = False) -> Row | None:
     query = select(registrations).where(registrations.c.id == registration_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def list_registrations(session: AsyncSession, communities: frozenset[str] | None,
+async def list_registrations(session: AsyncConnection, communities: frozenset[str] | None,
                              status: str | None, limit: int, offset: int) -> list[Row]:
     query = select(registrations).order_by(registrations.c.created_at, registrations.c.id)
     if communities is not None:
@@ -212,24 +212,24 @@ async def list_registrations(session: AsyncSession, communities: frozenset[str] 
     return list((await session.execute(query.limit(limit).offset(offset))).all())
 
 
-async def update_registration(session: AsyncSession, registration_id: str, values: dict[str, Any]) -> None:
+async def update_registration(session: AsyncConnection, registration_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(registrations).where(registrations.c.id == registration_id).values(**values))
 
 
 # --- points -------------------------------------------------------------------
 
 
-async def upsert_request_fact(session: AsyncSession, values: dict[str, Any]) -> None:
+async def upsert_request_fact(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(
         _insert(session)(request_facts).values(**values).on_conflict_do_nothing(index_elements=["request_id"])
     )
 
 
-async def get_request_fact(session: AsyncSession, request_id: str) -> Row | None:
+async def get_request_fact(session: AsyncConnection, request_id: str) -> Row | None:
     return (await session.execute(select(request_facts).where(request_facts.c.request_id == request_id))).first()
 
 
-async def add_points(session: AsyncSession, values: dict[str, Any]) -> bool:
+async def add_points(session: AsyncConnection, values: dict[str, Any]) -> bool:
     """Adds a ledger entry unless one with the same source_key exists."""
     result = await session.execute(
         _insert(session)(points_ledger).values(**values).on_conflict_do_nothing(index_elements=["source_key"])
@@ -237,12 +237,12 @@ async def add_points(session: AsyncSession, values: dict[str, Any]) -> bool:
     return result.rowcount == 1
 
 
-async def ledger_of(session: AsyncSession, member_id: str) -> list[Row]:
+async def ledger_of(session: AsyncConnection, member_id: str) -> list[Row]:
     query = select(points_ledger).where(points_ledger.c.member_id == member_id).order_by(points_ledger.c.created_at)
     return list((await session.execute(query)).all())
 
 
-async def leaderboard(session: AsyncSession, community: str, limit: int) -> list[Row]:
+async def leaderboard(session: AsyncConnection, community: str, limit: int) -> list[Row]:
     total = func.sum(points_ledger.c.points).label("points")
     query = (
         select(members.c.id, members.c.name, members.c.team_id, total)
@@ -255,7 +255,7 @@ async def leaderboard(session: AsyncSession, community: str, limit: int) -> list
     return list((await session.execute(query)).all())
 
 
-async def team_by_name(session: AsyncSession, community: str, name: str) -> Row | None:
+async def team_by_name(session: AsyncConnection, community: str, name: str) -> Row | None:
     query = select(teams).where(teams.c.community == community, teams.c.name == name,
                                 teams.c.status != "deleted").order_by(teams.c.created_at)
     return (await session.execute(query)).first()

@@ -65,7 +65,7 @@ async def test_committed_events_are_published_in_order_with_their_id(db, bus, bu
     async with TestBus(bus_env) as test_bus:
         got = await test_bus.published("aid.request.cancelled.v1")
     assert [e["id"] for e in got] == [str(e.id) for e in events]
-    async with db.sessions() as session:
+    async with db.connect() as session:
         assert all((await session.execute(select(outbox.c.published_at))).scalars())
 
 

@@ -24,7 +24,7 @@ from .test_webhooks import Receiver, until
 
 
 async def _unpublished(runtime) -> int:
-    async with runtime.db.sessions() as session:
+    async with runtime.db.connect() as session:
         return (await session.execute(
             select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))).scalar_one()
 

@@ -39,7 +39,7 @@ async def test_a_partner_key_works_is_stored_hashed_and_can_be_revoked(intake, s
         assert key.startswith(keys[0]["prefix"])
 
         runtime = intake._transport.app.state.runtime
-        async with runtime.db.sessions() as session:
+        async with runtime.db.connect() as session:
             from sqlalchemy import select
 
             from services.intake.models import partner_keys
