@@ -65,3 +65,47 @@ async def test_replicas_migrating_one_database_at_once_do_not_collide(make_datab
     ]
     results = [(await p.wait(), (await p.stderr.read()).decode()[-1500:]) for p in processes]
     assert [code for code, _ in results] == [0, 0, 0], results
+
+
+async def _drop_server_side_connections(admin_url: str, url: str) -> int:
+    """What a PostgreSQL restart does to a pool: every backend of the database goes."""
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return len(await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("idle_enough", [True, False], ids=["idle-pinged", "busy-not-pinged"])
+async def test_a_pooled_connection_the_server_dropped_is_replaced_once_it_sat_idle(
+        make_database, postgres_admin_url, monkeypatch, idle_enough: bool) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    import shared.db
+
+    url = await make_database("ping")
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT 1"))
+        assert await _drop_server_side_connections(postgres_admin_url, url) == 1
+        monkeypatch.setattr(shared.db, "PING_AFTER_IDLE_SECONDS", 0.0 if idle_enough else 3600.0)
+        if idle_enough:
+            async with db.transaction() as session:
+                assert (await session.execute(text("SELECT 41 + 1"))).scalar_one() == 42
+        else:
+            # Not pinged: the dead connection is handed out and fails once;
+            # that failure invalidates the pool, and the next call works.
+            with pytest.raises(DBAPIError):
+                async with db.transaction() as session:
+                    await session.execute(text("SELECT 1"))
+            async with db.transaction() as session:
+                assert (await session.execute(text("SELECT 41 + 1"))).scalar_one() == 42
+    finally:
+        await db.dispose()
