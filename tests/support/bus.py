@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import nats
+import nats.js.errors
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shared.contracts import Event
@@ -45,8 +46,10 @@ class TestBus:
             headers={"Nats-Msg-Id": msg_id or str(event.id)},
         )
 
-    async def published(self, event_type: str, timeout: float = 0.5) -> list[dict]:
-        """Every message of `event_type` in the stream so far, oldest first."""
+    async def published(self, event_type: str, timeout: float = 10.0) -> list[dict]:
+        """Every message of `event_type` in the stream so far, oldest first.
+        How many there are is asked first, so a fetch that is slow on a busy
+        machine cannot cut the list short; `timeout` bounds each fetch."""
         await self.ensure_stream()
         sub = await self.js.pull_subscribe(
             f"{self.prefix}{event_type}", durable=None, stream=self.stream,
@@ -54,14 +57,13 @@ class TestBus:
         )
         found: list[dict] = []
         try:
-            while True:
-                try:
-                    batch = await sub.fetch(100, timeout=timeout)
-                except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                    break
+            remaining = (await sub.consumer_info()).num_pending
+            while remaining > 0:
+                batch = await sub.fetch(min(remaining, 100), timeout=timeout)
                 for msg in batch:
                     found.append(json.loads(msg.data))
                     await msg.ack()
+                remaining -= len(batch)
         finally:
             await sub.unsubscribe()
         return found
@@ -70,8 +72,27 @@ class TestBus:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            for event in await self.published(event_type, timeout=0.3):
+            for event in await self.published(event_type):
                 if predicate(event):
                     return event
             await asyncio.sleep(0.1)
         raise AssertionError(f"no {event_type} matching the predicate within {timeout}s")
+
+    async def settled(self, durable: str, timeout: float = 20.0) -> None:
+        """Waits until a service's durable consumer (`<service>-<handler>`) has
+        handled and acknowledged every message published so far on its
+        subject: what those events do (or do not do) is then done.  Only for
+        events already in the stream (published here, or seen with wait_for)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        info = None
+        while True:
+            try:
+                info = await self.js.consumer_info(self.stream, durable)
+            except nats.js.errors.NotFoundError:  # the service has not subscribed yet
+                info = None
+            if info is not None and info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"{durable} still has messages to handle after {timeout}s: {info}")
+            await asyncio.sleep(0.05)
