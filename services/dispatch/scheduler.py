@@ -53,9 +53,13 @@ class QueueSweeper:
                 await service.assign_surge(session, self.settings, queued, self._index())
             async with db.transaction() as session:
                 queued = await service.queued_request_ids(session, self.settings.surge_batch)
+        # Most urgent first, each in its own transaction: a team that a request
+        # finds at capacity is held for it for the rest of the sweep, so a unit
+        # that frees up meanwhile is not taken by a less urgent request behind it.
+        held: set[str] = set()
         for request_id in queued:
             async with db.transaction() as session:
-                await service.offer_to_best_team(session, self.settings, request_id, self._index())
+                await service.offer_to_best_team(session, self.settings, request_id, self._index(), held)
 
     def _index(self):
         return self.teams.current() if self.teams is not None else None

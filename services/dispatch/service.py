@@ -191,7 +191,7 @@ async def take_request(session: AsyncSession, settings: DispatchSettings, event:
 
 
 async def offer_to_best_team(session: AsyncSession, settings: DispatchSettings, request_id: str,
-                             index: TeamIndex | None = None) -> bool:
+                             index: TeamIndex | None = None, held: set[str] | None = None) -> bool:
     """Offers a queued request to the best candidate with free capacity.  When
     there is none, widens the search once past the teams' areas; when still
     none, waits for capacity (if only capacity is missing) or escalates with
@@ -200,13 +200,21 @@ async def offer_to_best_team(session: AsyncSession, settings: DispatchSettings, 
     With `index` (the replica's in-memory teams) the shortlist comes from
     memory and only the shortlisted teams' rows are read; without it, every
     team filed under the request's cells is read from the database.  Either
-    way the offer goes only to a team whose current row qualifies."""
+    way the offer goes only to a team whose current row qualifies.
+
+    `held` is a sweep's, which goes through the queue most urgent first: the
+    teams a more urgent request of the same sweep found at capacity.  They
+    count as at capacity here too, and this request adds those it waits for.
+    So a unit that frees up in the middle of a sweep (a team change, a task
+    done) goes to the most urgent request waiting for it, on the next sweep,
+    not to whichever request the sweep reached after the unit came free."""
     request = await store.get_request(session, request_id, for_update=True, skip_locked=True)
     if request is None or request.status != "queued":
         return False
     tried = await store.teams_tried(session, request_id)
+    held = set() if held is None else held
     offered, excluded = await _offer_nearest(session, settings, request, index, widened=request.widened,
-                                             tried=tried)
+                                             tried=tried, held=held)
     if offered:
         return True
     if not request.widened:
@@ -216,16 +224,19 @@ async def offer_to_best_team(session: AsyncSession, settings: DispatchSettings, 
             request_id=request_id, from_status="queued", to_status="queued", actor=DISPATCH, at=now,
             reason=f"no candidate in any team's area; search widened by {WIDEN_MARGIN_KM:g} km"))
         request = await store.get_request(session, request_id)
-        offered, excluded = await _offer_nearest(session, settings, request, index, widened=True, tried=tried)
+        offered, excluded = await _offer_nearest(session, settings, request, index, widened=True, tried=tried,
+                                                 held=held)
         if offered:
             return True
     if index is not None and not any(e.reason == NO_CAPACITY for e in excluded):
         # About to escalate on what memory shortlisted, which may be up to a
         # reload behind (a team that just came on duty): the database decides.
-        offered, excluded = await _offer_nearest(session, settings, request, None, widened=True, tried=tried)
+        offered, excluded = await _offer_nearest(session, settings, request, None, widened=True, tried=tried,
+                                                 held=held)
         if offered:
             return True
     if any(e.reason == NO_CAPACITY for e in excluded):
+        held.update(e.team_id for e in excluded if e.reason == NO_CAPACITY and e.team_id not in tried)
         # Capacity frees up as tasks end: wait, but not past the urgency's limit.
         values: dict[str, Any] = {}
         reason = "waiting: every team that could take it is at capacity"
@@ -246,7 +257,7 @@ RECHECK_FIRST = 8
 
 
 async def _offer_nearest(session: AsyncSession, settings: DispatchSettings, request, index: TeamIndex | None,
-                         *, widened: bool, tried: set[str]) -> tuple[bool, list[Exclusion]]:
+                         *, widened: bool, tried: set[str], held: set[str]) -> tuple[bool, list[Exclusion]]:
     """Offers the request to the best team that can take it; whether it did,
     and why the teams looked at were left out."""
     margin = WIDEN_MARGIN_KM if widened else 0.0
@@ -254,12 +265,14 @@ async def _offer_nearest(session: AsyncSession, settings: DispatchSettings, requ
         rows = await _teams_near(session, request.lat, request.lon, widened=widened)
         candidates, excluded = match_candidates(request.lat, request.lon, request.category,
                                                 [_snapshot(t) for t in rows.values()], margin_km=margin, tried=tried)
+        candidates = _hold_back(candidates, excluded, held)
         return await _offer_first(session, settings, request, candidates, rows, widened=widened), excluded
     # Memory shortlists by area, skill, status and duty (open_tasks unknown
     # there); the shortlisted teams' current rows decide, ranked afresh.
     shortlist, excluded = match_candidates(request.lat, request.lon, request.category,
                                            index.near(request.lat, request.lon, widened),
                                            margin_km=margin, tried=tried)
+    shortlist = _hold_back(shortlist, excluded, held)
     for batch in _batches(shortlist):
         rows = await _current_rows(session, [c.team_id for c in batch])
         candidates, rechecked = match_candidates(request.lat, request.lon, request.category,
@@ -269,6 +282,14 @@ async def _offer_nearest(session: AsyncSession, settings: DispatchSettings, requ
         if await _offer_first(session, settings, request, candidates, rows, widened=widened):
             return True, excluded
     return False, excluded
+
+
+def _hold_back(candidates: list[Candidate], excluded: list[Exclusion], held: set[str]) -> list[Candidate]:
+    """Leaves out the teams held for a more urgent request: for this one they are at capacity."""
+    if not held:
+        return candidates
+    excluded.extend(Exclusion(c.team_id, NO_CAPACITY) for c in candidates if c.team_id in held)
+    return [c for c in candidates if c.team_id not in held]
 
 
 def _batches(shortlist: list[Candidate]) -> list[list[Candidate]]:
