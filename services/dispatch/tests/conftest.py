@@ -97,10 +97,11 @@ def coordinator_headers(*communities: str) -> dict[str, str]:
 class Dispatch:
     """A running dispatch plus the bus, with the waits tests need."""
 
-    def __init__(self, client, bus: TestBus, database_url: str) -> None:
+    def __init__(self, client, bus: TestBus, database_url: str, app=None) -> None:
         self.client = client
         self.bus = bus
         self.database_url = database_url
+        self.app = app
 
     async def publish(self, event) -> None:
         await self.bus.publish(event)
@@ -116,9 +117,16 @@ class Dispatch:
         return await eventually(probe, timeout, f"request {request_id} to be {statuses}")
 
     async def team_loaded(self, team_id: str, version: int = 1) -> None:
+        """Until the team (at `version` or later) is in dispatch's table and in
+        its in-memory index: the index takes a change only after the change's
+        transaction commits, and a request matched in between would be matched
+        without it."""
         async def probe():
-            rows = await self.sql("SELECT version FROM teams WHERE id = $1", team_id)
-            return rows and rows[0]["version"] >= version
+            rows = await self.sql("SELECT version, change_seq FROM teams WHERE id = $1", team_id)
+            if not (rows and rows[0]["version"] >= version):
+                return False
+            teams = self.app.state.teams if self.app is not None else None
+            return teams is None or not teams.enabled or teams.change_seq >= rows[0]["change_seq"]
         await eventually(probe, 15.0, f"team {team_id} v{version} in dispatch")
 
     async def sql(self, query: str, *args):
@@ -139,8 +147,9 @@ def start_dispatch(bus_env, make_database):
         database_url = database_url or await make_database("dispatch")
         overrides.setdefault("sweep_seconds", 0.2)
         settings = settings_for(DispatchSettings, bus_env, database_url, token_secret=TOKEN_SECRET, **overrides)
-        async with TestBus(bus_env) as bus, serve_in_process(create_app(settings)) as client:
-            yield Dispatch(client, bus, database_url)
+        app = create_app(settings)
+        async with TestBus(bus_env) as bus, serve_in_process(app) as client:
+            yield Dispatch(client, bus, database_url, app)
 
     return start
 

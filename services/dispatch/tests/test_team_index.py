@@ -73,7 +73,7 @@ async def _dispatch(bus_env, database_url: str, **overrides):
     app = create_app(settings_for(DispatchSettings, bus_env, database_url, token_secret=TOKEN_SECRET,
                                   sweep_seconds=0.2, **overrides))
     async with TestBus(bus_env) as bus, serve_in_process(app) as client:
-        yield app, Dispatch(client, bus, database_url)
+        yield app, Dispatch(client, bus, database_url, app)
 
 
 async def test_a_team_whose_row_changed_after_the_index_read_it_is_never_offered(bus_env, make_database) -> None:
