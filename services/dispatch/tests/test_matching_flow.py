@@ -118,6 +118,7 @@ async def test_a_team_change_takes_effect_and_old_versions_are_ignored(dispatch:
     request = request_event()
     await dispatch.publish(request)
     await dispatch.wait_status(str(request.data.request_id), "escalated")
+    await dispatch.bus.settled("dispatch-teams")  # the late version 1 was handled (another consumer)
     rows = await dispatch.sql("SELECT version, on_duty FROM teams WHERE id = $1", team)
     assert (rows[0]["version"], rows[0]["on_duty"]) == (2, False)
 

@@ -63,6 +63,9 @@ async def test_three_replicas_never_double_assign_or_overfill(bus_env, make_data
             team_ids = [str(uuid4()) for _ in range(TEAMS)]
             for i, team_id in enumerate(team_ids):
                 await bus.publish(team_event(team_id, lat=30.5928 + i * 0.002, capacity=CAPACITY))
+            # Teams and requests are two consumers: a request handled before its
+            # teams would be escalated ("outside every team's area") for good.
+            await bus.settled("dispatch-teams")
             events = [request_event() for _ in range(REQUESTS)]
             await asyncio.gather(*(bus.publish(e) for e in events))
 

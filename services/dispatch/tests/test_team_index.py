@@ -86,6 +86,10 @@ async def test_a_team_whose_row_changed_after_the_index_read_it_is_never_offered
         for event in (near, far):
             await dispatch.publish(event)
         await eventually(lambda: _both(app_teams, near_id, far_id), 15.0, "both teams in the index")
+        # Both changes may be handled side by side, and a handler reloads the
+        # index after its commit: one still reloading would read the change
+        # below.  Wait until both handlers are done.
+        await dispatch.bus.settled("dispatch-teams")
         # Another replica applies: Near went off duty.
         await _apply_as_another_replica(dispatch.database_url,
                                         team_event(near_id, version=2, capacity=2, on_duty=False, name="Near"))
