@@ -120,7 +120,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
                          409: {"description": "The same Idempotency-Key is in flight"}})
     async def submit_request(body: RequestIn, caller: Caller,
                              idempotency_key: IdempotencyKey = None) -> Response:
-        async with runtime.db.transaction() as session:
+        async with runtime.db.statements() as session:
             submission = await service.submit(
                 session, caller, service.Intake.from_partner(body), settings,
                 idempotency_key=idempotency_key, fingerprint_of=body.model_dump(mode="json"))
@@ -163,7 +163,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
               responses={200: {"model": RequestOut, "description": "The same call was filed before"}})
     async def file_call(body: HotlineCallIn, caller: Caller,
                         idempotency_key: IdempotencyKey = None) -> Response:
-        async with runtime.db.transaction() as session:
+        async with runtime.db.statements() as session:
             submission = await service.submit(
                 session, caller, service.Intake.from_hotline(body), settings,
                 idempotency_key=idempotency_key, fingerprint_of=body.model_dump(mode="json"))

@@ -97,7 +97,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
                           form_token=token or secrets.token_urlsafe(16))
         resident = Principal(role="resident", subject=f"qr:{code}")
         try:
-            async with runtime.db.transaction() as session:
+            async with runtime.db.statements() as session:
                 submission = await service.submit(
                     session, resident, service.Intake.from_partner(body), settings,
                     idempotency_key=token, fingerprint_of=body.model_dump(mode="json"))

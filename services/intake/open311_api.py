@@ -101,7 +101,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         if body.category not in CATALOGUE:  # unreachable: the model checks the code
             return _errors(fmt, 400, ["service_code: not found"])
         try:
-            async with runtime.db.transaction() as session:
+            async with runtime.db.statements() as session:
                 submission = await service.submit(session, caller, service.Intake.from_partner(body), settings)
         except Problem as problem:
             return _problem(fmt, problem)

@@ -194,7 +194,11 @@ async def submit(
 
     The same `Idempotency-Key` with the same body answers what the first call
     answered; with another body it is refused (422).  A repeated `external_id`
-    from the same owner is the same request (200)."""
+    from the same owner is the same request (200).
+
+    On PostgreSQL the write is one atomic statement, so doors run this on
+    `Database.statements()` (no BEGIN/COMMIT round trips); the one follow-up
+    write, on a taken external id, is healed by a retry (see _replay)."""
     owner = owner or owner_of(principal)
     idempotency = None
     if idempotency_key is not None:
@@ -203,7 +207,7 @@ async def submit(
                          partner_id or principal.partner_id, idempotency)
 
 
-async def _replay(session: AsyncConnection, owner: str, key: str, fingerprint: str) -> Submission:
+async def _replay(session: AsyncConnection, intake: Intake, owner: str, key: str, fingerprint: str) -> Submission:
     row = await store.get_idempotency_key(session, owner, key)
     if row is None or row.status_code is None:  # not expected: a key is stored with its answer
         raise Problem(409, "Conflict", "a call with this Idempotency-Key is in progress; retry")
@@ -211,8 +215,27 @@ async def _replay(session: AsyncConnection, owner: str, key: str, fingerprint: s
         raise Problem(422, "Idempotency-Key reused",
                       "this Idempotency-Key was used before with a different body",
                       [FieldError("Idempotency-Key", "was used before with a different body")])
+    if (row.status_code == 202 and intake.external_id is not None
+            and await store.get_request(session, json.loads(row.response)["id"]) is None):
+        # The first call found its external id taken and stopped between its
+        # two statements (see _same_external_id): answer what it would have.
+        return await _same_external_id(session, intake, owner, key)
     return Submission(row.response.encode(), created=False, status_code=row.status_code,
                       replayed=True)
+
+
+async def _same_external_id(session: AsyncConnection, intake: Intake, owner: str, key: str | None) -> Submission:
+    """The owner sent this external id before (or a concurrent call just did):
+    that request, 200.  On PostgreSQL the submission statement claimed the
+    Idempotency-Key with a 202 answer before it found the id taken, and that
+    statement has committed; this rewrites the key's answer."""
+    existing = await store.find_by_external_id(session, owner, intake.external_id or "")
+    if existing is None:
+        raise Problem(409, "Conflict", "the request could not be stored; retry")
+    body = (await _view(session, existing)).model_dump_json().encode()
+    if key is not None:
+        await store.finish_idempotency_key(session, owner, key, 200, body.decode())
+    return Submission(body, created=False, status_code=200)
 
 
 async def _submit(
@@ -304,16 +327,9 @@ async def _submit(
         probe=(since, settings.duplicate_radius_m),
     )
     if outcome is store.Outcome.KEY_TAKEN:
-        return await _replay(session, owner, *idempotency)
+        return await _replay(session, intake, owner, *idempotency)
     if outcome is store.Outcome.EXTERNAL_ID_TAKEN:
-        # The owner sent this external id before (or a concurrent call just did).
-        existing = await store.find_by_external_id(session, owner, intake.external_id or "")
-        if existing is None:
-            raise Problem(409, "Conflict", "the request could not be stored; retry")
-        body = (await _view(session, existing)).model_dump_json().encode()
-        if idempotency is not None:
-            await store.finish_idempotency_key(session, owner, idempotency[0], 200, body.decode())
-        return Submission(body, created=False, status_code=200)
+        return await _same_external_id(session, intake, owner, idempotency and idempotency[0])
     return Submission((head + (f'"{duplicate_of}"' if duplicate_of else "null") + tail).encode(),
                       created=True, status_code=202)
 

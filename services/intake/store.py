@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -87,7 +88,7 @@ _DISTANCE_M = """2 * CAST(6371000.0 AS double precision) * asin(least(CAST(1.0 A
         + cos(radians(:lat)) * cos(radians(lat)) * sin(radians(lon - :lon) / 2) ^ 2)))"""
 
 
-def _submission_statement(with_key: bool, outbox: Table):
+def _submission_sql(with_key: bool, outbox: Table) -> str:
     """PostgreSQL: the duplicate probe, the Idempotency-Key claim, the request
     and its outbox row in one statement (one round trip).  Each insert happens
     only if the one before it did: a key already taken writes nothing; an
@@ -130,6 +131,10 @@ def _submission_statement(with_key: bool, outbox: Table):
         SELECT {"EXISTS (SELECT FROM claimed)" if with_key else "true"} AS claimed,
                EXISTS (SELECT FROM stored) AS stored,
                (SELECT original FROM earlier) AS duplicate_of"""
+    return sql
+
+
+def _bound_submission(with_key: bool, sql: str):
     types = [bindparam(c, type_=requests.c[c].type) for c in SUBMITTED_COLUMNS if c != "duplicate_of"]
     types += [bindparam("event_id", type_=String), bindparam("event_type", type_=String),
               bindparam("payload", type_=Text), bindparam("since", type_=requests.c.received_at.type),
@@ -141,7 +146,23 @@ def _submission_statement(with_key: bool, outbox: Table):
     return text(sql).bindparams(*types)
 
 
-_SUBMISSION: dict[tuple[bool, str], Any] = {}
+class _Submission:
+    """The submission statement, for SQLAlchemy and, in $n form, for the driver."""
+
+    def __init__(self, with_key: bool, outbox: Table) -> None:
+        sql = _submission_sql(with_key, outbox)
+        self.bound = _bound_submission(with_key, sql)
+        self.names: list[str] = []
+
+        def number(match: re.Match) -> str:
+            if match[1] not in self.names:
+                self.names.append(match[1])
+            return f"${self.names.index(match[1]) + 1}"
+
+        self.positional = re.sub(r"(?<![:\w]):(\w+)", number, sql)
+
+
+_SUBMISSION: dict[tuple[bool, str], _Submission] = {}
 
 
 async def insert_submission(
@@ -162,7 +183,7 @@ async def insert_submission(
     if probes_duplicates_in_sql(session):
         statement = _SUBMISSION.get((idempotency is not None, outbox.name))
         if statement is None:
-            statement = _SUBMISSION[(idempotency is not None, outbox.name)] = _submission_statement(
+            statement = _SUBMISSION[(idempotency is not None, outbox.name)] = _Submission(
                 idempotency is not None, outbox)
         params = {c: values[c] for c in SUBMITTED_COLUMNS if c != "duplicate_of"}
         params.update(event_id=event["event_id"], event_type=event["type"], payload=event["payload"],
@@ -171,7 +192,15 @@ async def insert_submission(
             params.update(idempotency_key=idempotency[0], fingerprint=idempotency[1],
                           status_code=idempotency[2], response_head=idempotency[3],
                           response_tail=idempotency[4])
-        claimed, stored, duplicate_of = (await session.execute(statement, params)).one()
+        if session.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            # One statement outside any transaction: straight to the driver,
+            # which saves SQLAlchemy's per-execute work (a sixth of a millisecond,
+            # about a tenth of this call) on the hottest statement of intake.
+            driver = (await session.get_raw_connection()).driver_connection
+            claimed, stored, duplicate_of = await driver.fetchrow(
+                statement.positional, *(params[name] for name in statement.names))
+        else:
+            claimed, stored, duplicate_of = (await session.execute(statement.bound, params)).one()
     else:  # SQLite: the same steps, one statement each
         duplicate_of = values["duplicate_of"]
         if idempotency is None:

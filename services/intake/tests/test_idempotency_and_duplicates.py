@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from services.intake import duplicates
 from tests.support.bus import TestBus
 from tests.support.system import request_body
@@ -55,6 +57,33 @@ async def test_a_repeated_external_id_is_the_same_request(intake) -> None:
     again = await intake.post("/v1/requests", json=request_body(external_id="ext-1"))
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["id"] == first.json()["id"]
+
+
+async def test_a_key_whose_first_call_stopped_halfway_answers_what_that_call_would_have(
+        intake, monkeypatch) -> None:
+    """On PostgreSQL the key is claimed (with a 202 answer) by the statement
+    that finds the external id taken; the answer is rewritten by a second
+    statement.  A process that dies between the two must not leave the key
+    answering 202 for a request that was never stored."""
+    from services.intake import store
+
+    first = await intake.post("/v1/requests", json=request_body(external_id="ext-halfway"))
+    assert first.status_code == 202
+
+    async def dies(*_args, **_kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(store, "finish_idempotency_key", dies)
+    body = request_body(external_id="ext-halfway")
+    with_key = {"Idempotency-Key": "halfway"}
+    with pytest.raises(RuntimeError, match="died"):  # in-process ASGI hands the app's crash to the caller
+        await intake.post("/v1/requests", json=body, headers=with_key)
+    monkeypatch.undo()
+    for _ in range(2):
+        again = await intake.post("/v1/requests", json=body, headers=with_key)
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == first.json()["id"]
+    assert len((await intake.get("/v1/requests")).json()) == 1
 
 
 async def test_a_partner_retrying_after_a_timeout_creates_no_duplicate(intake, bus_env) -> None:
