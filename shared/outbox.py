@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     select,
     text,
@@ -113,6 +114,16 @@ class OutboxRelay:
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         db.after_commit(self._wake.set)
+        # Built once: the relay runs a pass per commit under load.
+        self._pending = (
+            select(outbox.c.position, outbox.c.event_id, outbox.c.type, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.position)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark = (update(outbox).where(outbox.c.position.in_(bindparam("positions", expanding=True)))
+                      .values(published_at=bindparam("at")))
 
     async def run(self) -> None:
         delay = 0.2
@@ -140,16 +151,7 @@ class OutboxRelay:
         published: list[int] = []
         try:
             async with self.db.quietly() as session:
-                rows = (
-                    await session.execute(
-                        select(self.outbox.c.position, self.outbox.c.event_id,
-                               self.outbox.c.type, self.outbox.c.payload)
-                        .where(self.outbox.c.published_at.is_(None))
-                        .order_by(self.outbox.c.position)
-                        .limit(self.batch_size)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
+                rows = (await session.execute(self._pending)).all()
                 try:
                     # Pipelined: every publish of the batch is written to the
                     # connection in order at once, then the acks are awaited.
@@ -168,11 +170,8 @@ class OutboxRelay:
                 finally:
                     # Mark what did go out even when a later publish failed.
                     if published:
-                        await session.execute(
-                            update(self.outbox)
-                            .where(self.outbox.c.position.in_(published))
-                            .values(published_at=datetime.now(timezone.utc))
-                        )
+                        await session.execute(self._mark, {"positions": published,
+                                                           "at": datetime.now(timezone.utc)})
         finally:
             PUBLISHED.inc(len(published))
         return len(published)

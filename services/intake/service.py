@@ -396,7 +396,9 @@ async def cancel(session: AsyncConnection, principal: Principal, request_id: str
     return await _view(session, await store.get_request(session, row.id))
 
 
-async def give_feedback(session: AsyncConnection, principal: Principal, request_id: str, body: FeedbackIn) -> RequestOut:
+async def give_feedback(
+    session: AsyncConnection, principal: Principal, request_id: str, body: FeedbackIn
+) -> RequestOut:
     """The requester's confirmation and rating of a done request; dispatch closes it."""
     row = await _visible(session, principal, request_id, for_update=True)
     if row.feedback_rating is not None:
