@@ -110,8 +110,9 @@ async def test_a_transient_failure_is_retried_and_then_handled_once(bus_env) -> 
     try:
         async with TestBus(bus_env) as test_bus:
             await test_bus.publish(_event())
-        await _until(lambda: asyncio.sleep(0, handled), what="the retry to succeed")
-        await asyncio.sleep(0.3)  # room for a wrong extra redelivery to show up
+            await _until(lambda: asyncio.sleep(0, handled), what="the retry to succeed")
+            # Acknowledged: no redelivery can follow (and one not acknowledged would never settle).
+            await test_bus.settled("probe-cancel")
     finally:
         await bus.broker.stop()
     assert len(attempts) == 2 and len(handled) == 1
@@ -163,8 +164,9 @@ async def test_replicas_share_one_durable_consumer(bus_env) -> None:
         async with TestBus(bus_env) as test_bus:
             for event in events:
                 await test_bus.publish(event)
-        await _until(lambda: asyncio.sleep(0, len(seen) == 40), what="all events handled")
-        await asyncio.sleep(0.3)
+            await _until(lambda: asyncio.sleep(0, len(seen) == 40), what="all events handled")
+            # Every one acknowledged: none can be delivered again, to either replica.
+            await test_bus.settled("dispatch-cancel")
     finally:
         for bus in replicas:
             await bus.broker.stop()
