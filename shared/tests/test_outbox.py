@@ -17,6 +17,8 @@ from shared.outbox import OutboxRelay, claim_event, outbox_table, processed_even
 from shared.settings import ServiceSettings
 from tests.support.bus import TestBus
 
+from .test_bus import _until
+
 metadata = MetaData()
 outbox = outbox_table(metadata)
 inbox = processed_events_table(metadata)
@@ -93,15 +95,27 @@ async def test_republishing_after_a_crash_is_dropped_by_jetstream(db, bus, bus_e
 
 async def test_the_relay_loop_publishes_soon_after_commit(db, bus, bus_env) -> None:
     relay = OutboxRelay(db, outbox, bus, idle_seconds=30)  # only the commit hook can wake it
+    passes: list[int] = []
+    publish_pending = relay.publish_pending
+
+    async def counted() -> int:
+        passes.append(await publish_pending())
+        return passes[-1]
+
+    relay.publish_pending = counted
     task = asyncio.create_task(relay.run())
     try:
-        await asyncio.sleep(0.1)
+        # Commit once the relay made its first (empty) pass and idles: else
+        # that pass would publish the event and the wake-up go untested.
+        await _until(lambda: asyncio.sleep(0, passes), what="the relay's first pass")
         event = _event()
         async with db.transaction() as session:
             await record_event(session, outbox, event)
         async with TestBus(bus_env) as test_bus:
-            found = await test_bus.wait_for("aid.request.cancelled.v1", timeout=5)
+            # Well under the 30 s idle wait, so only the commit hook can have woken it.
+            found = await test_bus.wait_for("aid.request.cancelled.v1", timeout=15)
         assert found["id"] == str(event.id)
+        assert passes[0] == 0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
