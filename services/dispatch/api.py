@@ -65,7 +65,7 @@ def router(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper) 
              summary="Teams that could take it, ranked, and why every other team was left out")
     async def candidates(request_id: UUID, caller: Caller) -> CandidatesOut:
         async with runtime.db.transaction() as session:
-            return await service.candidates(session, caller, str(request_id))
+            return await service.candidates(session, settings, caller, str(request_id))
 
     @api.post("/requests/{request_id}/assign", response_model=RequestOut, tags=["queue"],
               summary="Offer to a chosen team, or move it from its current team, with a reason")

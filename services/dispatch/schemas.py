@@ -69,6 +69,9 @@ class CandidateOut(BaseModel):
     name: str
     community: str
     distance_km: float
+    travel_minutes: float | None = Field(
+        None, description="From the routing provider, when one is configured and answered; "
+                          "the ranking follows it, else distance.")
     open_tasks: int
     capacity: int
 

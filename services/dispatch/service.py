@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.contracts import (
     AssignmentOfferedV1,
@@ -49,6 +49,7 @@ from .matching import (
     vulnerability_score,
 )
 from .models import outbox
+from .routing import travel_times
 from .schemas import (
     AssignIn,
     AssignmentOut,
@@ -93,7 +94,7 @@ def conflict(what: str, current: str, **extra: Any) -> Problem:
 # --- teams ---------------------------------------------------------------------------
 
 
-async def apply_team_change(session: AsyncSession, event: TeamChangedV1) -> bool:
+async def apply_team_change(session: AsyncConnection, event: TeamChangedV1) -> bool:
     """Keeps the read model of teams and their cells; True when the change was newer.
     An area that is not a valid polygon falls back to the circle (and is logged)."""
     team = event.data
@@ -153,14 +154,14 @@ def index_snapshot(row) -> TeamSnapshot:
     return _snapshot_from(row._mapping, open_tasks=0)
 
 
-async def _teams_near(session: AsyncSession, lat: float, lon: float, widened: bool = True) -> dict[str, Any]:
+async def _teams_near(session: AsyncConnection, lat: float, lon: float, widened: bool = True) -> dict[str, Any]:
     return {row.id: row for row in await store.teams_near(session, cells_for_point(lat, lon), widened)}
 
 
 # --- requests ------------------------------------------------------------------------
 
 
-async def take_request(session: AsyncSession, settings: DispatchSettings, event: RequestReceivedV1,
+async def take_request(session: AsyncConnection, settings: DispatchSettings, event: RequestReceivedV1,
                        index: TeamIndex | None = None) -> None:
     """Starts following a request and tries to offer it at once."""
     r = event.data
@@ -190,7 +191,7 @@ async def take_request(session: AsyncSession, settings: DispatchSettings, event:
     await offer_to_best_team(session, settings, request_id, index)
 
 
-async def offer_to_best_team(session: AsyncSession, settings: DispatchSettings, request_id: str,
+async def offer_to_best_team(session: AsyncConnection, settings: DispatchSettings, request_id: str,
                              index: TeamIndex | None = None, held: set[str] | None = None) -> bool:
     """Offers a queued request to the best candidate with free capacity.  When
     there is none, widens the search once past the teams' areas; when still
@@ -256,7 +257,7 @@ async def offer_to_best_team(session: AsyncSession, settings: DispatchSettings, 
 RECHECK_FIRST = 8
 
 
-async def _offer_nearest(session: AsyncSession, settings: DispatchSettings, request, index: TeamIndex | None,
+async def _offer_nearest(session: AsyncConnection, settings: DispatchSettings, request, index: TeamIndex | None,
                          *, widened: bool, tried: set[str], held: set[str]) -> tuple[bool, list[Exclusion]]:
     """Offers the request to the best team that can take it; whether it did,
     and why the teams looked at were left out."""
@@ -266,6 +267,7 @@ async def _offer_nearest(session: AsyncSession, settings: DispatchSettings, requ
         candidates, excluded = match_candidates(request.lat, request.lon, request.category,
                                                 [_snapshot(t) for t in rows.values()], margin_km=margin, tried=tried)
         candidates = _hold_back(candidates, excluded, held)
+        candidates = (await _by_travel_time(settings, request, candidates, rows))[0]
         return await _offer_first(session, settings, request, candidates, rows, widened=widened), excluded
     # Memory shortlists by area, skill, status and duty (open_tasks unknown
     # there); the shortlisted teams' current rows decide, ranked afresh.
@@ -279,9 +281,23 @@ async def _offer_nearest(session: AsyncSession, settings: DispatchSettings, requ
                                                  [_snapshot(t) for t in rows.values()], margin_km=margin,
                                                  tried=tried)
         excluded.extend(rechecked)
+        candidates = (await _by_travel_time(settings, request, candidates, rows))[0]
         if await _offer_first(session, settings, request, candidates, rows, widened=widened):
             return True, excluded
     return False, excluded
+
+
+async def _by_travel_time(settings: DispatchSettings, request, candidates: list[Candidate],
+                          rows: dict) -> tuple[list[Candidate], dict[str, float | None]]:
+    """With a routing provider, the first few candidates (those a re-check
+    reads) re-ranked by travel time, with each one's seconds; else as they are."""
+    routing = travel_times(settings.routing_url, settings.routing_profile, settings.routing_timeout_seconds)
+    if routing is None:
+        return candidates, {}
+    first, rest = candidates[:RECHECK_FIRST], candidates[RECHECK_FIRST:]
+    ranked, seconds = await routing.rank((request.lat, request.lon), first,
+                                         {c.team_id: (rows[c.team_id].lat, rows[c.team_id].lon) for c in first})
+    return ranked + rest, seconds
 
 
 def _hold_back(candidates: list[Candidate], excluded: list[Exclusion], held: set[str]) -> list[Candidate]:
@@ -300,11 +316,11 @@ def _batches(shortlist: list[Candidate]) -> list[list[Candidate]]:
     return [b for b in (shortlist[:cut], shortlist[cut:]) if b]
 
 
-async def _current_rows(session: AsyncSession, team_ids: list[str]) -> dict[str, Any]:
+async def _current_rows(session: AsyncConnection, team_ids: list[str]) -> dict[str, Any]:
     return {row.id: row for row in await store.teams_by_id(session, team_ids) if row.status != "deleted"}
 
 
-async def _offer_first(session: AsyncSession, settings: DispatchSettings, request,
+async def _offer_first(session: AsyncConnection, settings: DispatchSettings, request,
                        candidates: list[Candidate], rows: dict, *, widened: bool) -> bool:
     for candidate in candidates:
         # The conditional update is the guard: two replicas cannot both take
@@ -319,7 +335,7 @@ async def _offer_first(session: AsyncSession, settings: DispatchSettings, reques
     return False
 
 
-async def _make_offer(session: AsyncSession, settings: DispatchSettings, request, team,
+async def _make_offer(session: AsyncConnection, settings: DispatchSettings, request, team,
                       distance: float, actor: str, reason: str) -> str:
     """Records an offer whose unit of capacity the caller has already reserved."""
     now = _now()
@@ -351,11 +367,11 @@ async def _make_offer(session: AsyncSession, settings: DispatchSettings, request
     return assignment_id
 
 
-async def queued_request_ids(session: AsyncSession, batch: int = 50) -> list[str]:
+async def queued_request_ids(session: AsyncConnection, batch: int = 50) -> list[str]:
     return await store.queued_request_ids(session, batch)
 
 
-async def assign_surge(session: AsyncSession, settings: DispatchSettings, request_ids: list[str],
+async def assign_surge(session: AsyncConnection, settings: DispatchSettings, request_ids: list[str],
                        index: TeamIndex | None = None) -> dict:
     """Surge mode: offers a backlog jointly (min-cost over capacity slots,
     tier by tier of urgency and vulnerability).  Requests it cannot place are
@@ -397,7 +413,7 @@ async def assign_surge(session: AsyncSession, settings: DispatchSettings, reques
     return report
 
 
-async def expire_offers(session: AsyncSession, now: datetime, batch: int = 50) -> int:
+async def expire_offers(session: AsyncConnection, now: datetime, batch: int = 50) -> int:
     """Offers past their deadline go back to the queue for the next team."""
     ids = await store.expired_offer_ids(session, now, batch)
     for assignment_id in ids:
@@ -405,7 +421,7 @@ async def expire_offers(session: AsyncSession, now: datetime, batch: int = 50) -
     return len(ids)
 
 
-async def escalate_overdue(session: AsyncSession, now: datetime, batch: int = 50) -> int:
+async def escalate_overdue(session: AsyncConnection, now: datetime, batch: int = 50) -> int:
     """Requests that waited too long for a team with free capacity go to coordinators."""
     due = await store.due_escalations(session, now, batch)
     for request in due:
@@ -414,7 +430,7 @@ async def escalate_overdue(session: AsyncSession, now: datetime, batch: int = 50
     return len(due)
 
 
-async def report_sla_breaches(session: AsyncSession, now: datetime, batch: int = 50) -> int:
+async def report_sla_breaches(session: AsyncConnection, now: datetime, batch: int = 50) -> int:
     """Marks (once) and announces requests no team accepted within their SLA."""
     due = await store.due_sla_breaches(session, now, batch)
     for request in due:
@@ -441,7 +457,7 @@ ACTIONS = {
 
 
 async def act_on_assignment(
-    session: AsyncSession, principal: Principal | None, assignment_id: str, action: str,
+    session: AsyncConnection, principal: Principal | None, assignment_id: str, action: str,
     reason: str | None, *, actor: str | None = None,
 ) -> AssignmentOut:
     """Accept, decline, start or complete; `principal` None means the team itself
@@ -467,7 +483,7 @@ async def act_on_assignment(
     return _assignment_view(await store.get_assignment(session, assignment_id))
 
 
-async def apply_reply(session: AsyncSession, event: AssignmentRepliedV1) -> bool:
+async def apply_reply(session: AsyncConnection, event: AssignmentRepliedV1) -> bool:
     """A team leader's SMS or chat reply, acted on like the API action.  A reply
     that no longer applies (an accept after the offer expired, a reply from
     another team) is recorded as a note and ignored.  True when acted on."""
@@ -493,7 +509,7 @@ async def apply_reply(session: AsyncSession, event: AssignmentRepliedV1) -> bool
     return False
 
 
-async def _move(session: AsyncSession, assignment, new_state: str, actor: str, reason: str | None) -> None:
+async def _move(session: AsyncConnection, assignment, new_state: str, actor: str, reason: str | None) -> None:
     request_status = {a[1]: a[2] for a in ACTIONS.values()}[new_state]
     now = _now()
     await store.update_assignment(session, assignment.id, dict(state=new_state, decided_at=now))
@@ -507,7 +523,7 @@ async def _move(session: AsyncSession, assignment, new_state: str, actor: str, r
                       assignment_id=assignment.id, community=team.community if team else None)
 
 
-async def _end_offer(session: AsyncSession, assignment_id: str, outcome: str, actor: str, reason: str) -> None:
+async def _end_offer(session: AsyncConnection, assignment_id: str, outcome: str, actor: str, reason: str) -> None:
     assignment = await store.get_assignment(session, assignment_id, for_update=True)
     if assignment is None or assignment.state != "offered":
         return
@@ -518,14 +534,14 @@ async def _end_offer(session: AsyncSession, assignment_id: str, outcome: str, ac
                       team_id=assignment.team_id, assignment_id=assignment_id)
 
 
-async def _release_open_assignment(session: AsyncSession, request_id: str, outcome: str) -> None:
+async def _release_open_assignment(session: AsyncConnection, request_id: str, outcome: str) -> None:
     held = await store.open_assignment(session, request_id)
     if held is not None:
         await store.update_assignment(session, held.id, dict(state=outcome, decided_at=_now()))
         await store.release_capacity(session, held.team_id)
 
 
-async def cancel_request(session: AsyncSession, request_id: str, actor: str, reason: str | None,
+async def cancel_request(session: AsyncConnection, request_id: str, actor: str, reason: str | None,
                          principal: Principal | None = None) -> RequestOut:
     """Cancels at any state before done; frees the team's unit of capacity."""
     request = await _locked_request(session, request_id)
@@ -539,7 +555,7 @@ async def cancel_request(session: AsyncSession, request_id: str, actor: str, rea
     return await _request_view(session, await store.get_request(session, request_id))
 
 
-async def apply_cancellation(session: AsyncSession, event: RequestCancelledV1) -> bool:
+async def apply_cancellation(session: AsyncConnection, event: RequestCancelledV1) -> bool:
     data = event.data
     try:
         await cancel_request(session, str(data.request_id), data.cancelled_by, data.reason or "cancelled")
@@ -549,7 +565,7 @@ async def apply_cancellation(session: AsyncSession, event: RequestCancelledV1) -
         return False
 
 
-async def apply_feedback(session: AsyncSession, event: RequestFeedbackGivenV1) -> bool:
+async def apply_feedback(session: AsyncConnection, event: RequestFeedbackGivenV1) -> bool:
     """The requester confirmed a done request: it is closed."""
     data = event.data
     request = await store.get_request(session, str(data.request_id), for_update=True)
@@ -566,7 +582,7 @@ async def apply_feedback(session: AsyncSession, event: RequestFeedbackGivenV1) -
     return True
 
 
-async def assign_manually(session: AsyncSession, settings: DispatchSettings, principal: Principal,
+async def assign_manually(session: AsyncConnection, settings: DispatchSettings, principal: Principal,
                           request_id: str, body: AssignIn) -> RequestOut:
     """A coordinator offers a request to a team of their choice (or moves it from
     its current team).  Capacity is respected unless `override_capacity`, which
@@ -602,7 +618,7 @@ async def assign_manually(session: AsyncSession, settings: DispatchSettings, pri
     return await _request_view(session, await store.get_request(session, request_id))
 
 
-async def add_note(session: AsyncSession, principal: Principal, request_id: str, text: str) -> NoteOut:
+async def add_note(session: AsyncConnection, principal: Principal, request_id: str, text: str) -> NoteOut:
     request = await store.get_request(session, request_id)
     if request is None:
         raise not_found(f"request {request_id}")
@@ -615,7 +631,7 @@ async def add_note(session: AsyncSession, principal: Principal, request_id: str,
 # --- reads ---------------------------------------------------------------------------------
 
 
-async def get_request(session: AsyncSession, request_id: str, principal: Principal | None = None) -> RequestOut:
+async def get_request(session: AsyncConnection, request_id: str, principal: Principal | None = None) -> RequestOut:
     row = await store.get_request(session, request_id)
     if row is None:
         raise not_found(f"request {request_id}")
@@ -624,7 +640,7 @@ async def get_request(session: AsyncSession, request_id: str, principal: Princip
     return await _request_view(session, row)
 
 
-async def list_requests(session: AsyncSession, principal: Principal, filters: dict[str, Any],
+async def list_requests(session: AsyncConnection, principal: Principal, filters: dict[str, Any],
                         limit: int, offset: int) -> tuple[list[RequestOut], int]:
     """The queue, filtered and paged; `min_age_minutes` / `max_age_minutes`
     select by how long ago the request was received."""
@@ -641,7 +657,7 @@ async def list_requests(session: AsyncSession, principal: Principal, filters: di
     return [await _request_view(session, r) for r in rows], total
 
 
-async def history(session: AsyncSession, principal: Principal, request_id: str) -> HistoryOut:
+async def history(session: AsyncConnection, principal: Principal, request_id: str) -> HistoryOut:
     row = await store.get_request(session, request_id)
     if row is None:
         raise not_found(f"request {request_id}")
@@ -653,7 +669,12 @@ async def history(session: AsyncSession, principal: Principal, request_id: str) 
     )
 
 
-async def candidates(session: AsyncSession, principal: Principal, request_id: str) -> CandidatesOut:
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
+async def candidates(session: AsyncConnection, settings: DispatchSettings, principal: Principal,
+                     request_id: str) -> CandidatesOut:
     """Every team that could cover the request, ranked, and why each other was left out."""
     request = await store.get_request(session, request_id)
     if request is None:
@@ -664,10 +685,12 @@ async def candidates(session: AsyncSession, principal: Principal, request_id: st
     margin = WIDEN_MARGIN_KM if request.widened else 0.0
     found, excluded = match_candidates(request.lat, request.lon, request.category,
                                        [_snapshot(t) for t in rows.values()], margin_km=margin, tried=tried)
+    found, seconds = await _by_travel_time(settings, request, found, rows)
     return CandidatesOut(
         request_id=request.id, widened=request.widened,
         candidates=[CandidateOut(team_id=c.team_id, name=rows[c.team_id].name,
                                  community=rows[c.team_id].community, distance_km=round(c.distance_km, 3),
+                                 travel_minutes=_minutes(seconds.get(c.team_id)),
                                  open_tasks=c.open_tasks, capacity=rows[c.team_id].capacity)
                     for c in found],
         excluded=[ExclusionOut(team_id=e.team_id, name=rows[e.team_id].name, community=rows[e.team_id].community,
@@ -687,7 +710,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float | int | None]:
             "p95": round(float(p95), 1)}
 
 
-async def stats(session: AsyncSession, principal: Principal) -> dict:
+async def stats(session: AsyncConnection, principal: Principal) -> dict:
     """Figures for the console, limited to the caller's communities."""
     scope = None if principal.is_admin else principal.communities
     open_rows = await store.open_by_community_and_category(session, scope)
@@ -734,7 +757,7 @@ def _check_scope(principal: Principal, request, team_community: str | None = Non
         raise Problem(403, "Forbidden", f"request {request.id} is outside your communities")
 
 
-async def _locked_request(session: AsyncSession, request_id: str):
+async def _locked_request(session: AsyncConnection, request_id: str):
     request = await store.get_request(session, request_id, for_update=True)
     if request is None:
         raise not_found(f"request {request_id}")
@@ -742,7 +765,7 @@ async def _locked_request(session: AsyncSession, request_id: str):
 
 
 async def _transition(
-    session: AsyncSession, request, status: str, actor: str, reason: str | None,
+    session: AsyncConnection, request, status: str, actor: str, reason: str | None,
     *, team_id: str | None = None, assignment_id: str | None = None, community: str | None = None,
 ) -> None:
     """Moves the request (409 if the move is not allowed from where it is), with
@@ -761,7 +784,7 @@ async def _transition(
 
 
 async def _audit_and_publish(
-    session: AsyncSession, request_id: str, previous: str | None, status: str, sequence: int,
+    session: AsyncConnection, request_id: str, previous: str | None, status: str, sequence: int,
     actor: str, reason: str | None, at: datetime,
     *, team_id: str | None = None, assignment_id: str | None = None, community: str | None = None,
 ) -> None:
@@ -786,7 +809,7 @@ def _assignment_view(row) -> AssignmentOut:
     )
 
 
-async def _request_view(session: AsyncSession, row) -> RequestOut:
+async def _request_view(session: AsyncConnection, row) -> RequestOut:
     assignment = await store.current_assignment(session, row.id)
     return RequestOut(
         id=row.id, reference=row.reference, status=row.status, status_reason=row.status_reason,

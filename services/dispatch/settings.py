@@ -45,6 +45,12 @@ class DispatchSettings(ServiceSettings):
     team_reload_seconds: float = Field(1.0, gt=0)
     team_index_max_age_seconds: float = Field(5.0, gt=0)
 
+    # Travel time: an OSRM-compatible table service (e.g. http://osrm:5000);
+    # unset, candidates are ranked by great-circle distance.
+    routing_url: str | None = Field(None, description="OSRM-compatible /table/v1 service; ranks by travel time.")
+    routing_profile: str = Field("driving", pattern=r"^[a-z_-]{1,32}$")
+    routing_timeout_seconds: float = Field(1.0, gt=0, le=10)
+
     def offer_minutes(self, urgency: str) -> float:
         return getattr(self, f"offer_minutes_{urgency}")
 
