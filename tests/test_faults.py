@@ -39,10 +39,13 @@ async def test_killing_dispatch_loses_no_request_and_assigns_none_twice(bus_env,
     try:
         volunteers, intake, dispatch = (system.client(n) for n in ("volunteers", "intake", "dispatch"))
         capacity, teams = 8, 3
+        team_ids = []
         for i in range(teams):
             r = volunteers.post("/v1/teams", json=team_body(
                 capture, name=f"Team {i}", lat=30.59 + i * 0.002, capacity=capacity))
             assert r.status_code == 201, r.text
+            team_ids.append(r.json()["id"])
+        await system.teams_reached_dispatch(*team_ids)
         total = 40  # more than the 24 units of capacity: some must stay queued
 
         def post(i: int) -> str:

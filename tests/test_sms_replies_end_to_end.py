@@ -29,6 +29,7 @@ def test_a_leaders_sms_reply_1_accepts_the_offer(system: System) -> None:
     volunteers, intake, dispatch = system.client("volunteers"), system.client("intake"), system.client("dispatch")
     team = volunteers.post("/v1/teams", json=team_body(system.capture))
     assert team.status_code == 201, team.text
+    system.wait_for_teams_in_dispatch(team.json()["id"])
     accepted = intake.post("/v1/requests", json=request_body(external_id="reply-1"))
     assert accepted.status_code == 202, accepted.text
     request_id = accepted.json()["id"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import httpx
 
+from .bus import TestBus
 from .capture import CaptureServer
 from .processes import SERVICES, ServiceProcess
 
@@ -18,6 +21,7 @@ class System:
     def __init__(self, bus_env: dict[str, str], databases: dict[str, str], capture: CaptureServer,
                  extra_env: dict[str, str] | None = None) -> None:
         self.capture = capture
+        self.bus_env = bus_env
         common = {**bus_env, "HEARTLINE_ADMIN_TOKEN": ADMIN_TOKEN,
                   "HEARTLINE_SMS_URL": capture.sms_url(), **(extra_env or {})}
         self.services = {
@@ -41,6 +45,23 @@ class System:
 
     def client(self, name: str) -> httpx.Client:
         return httpx.Client(base_url=self.services[name].url, headers=AUTH, timeout=10.0)
+
+    async def teams_reached_dispatch(self, *team_ids: str) -> None:
+        """Until dispatch has handled each team's current state (as volunteers
+        has it now).  Teams and requests reach dispatch through two consumers,
+        and a request handled before its team is escalated for good."""
+        with self.client("volunteers") as volunteers:
+            versions = {t: volunteers.get(f"/v1/teams/{t}").json()["version"] for t in team_ids}
+        async with TestBus(self.bus_env) as bus:
+            for team_id, version in versions.items():
+                await bus.wait_for("aid.team.changed.v1", lambda e, t=team_id, v=version:
+                                   e["data"]["team_id"] == t and e["data"]["version"] >= v)
+            await bus.settled("dispatch-teams")
+
+    def wait_for_teams_in_dispatch(self, *team_ids: str) -> None:
+        """teams_reached_dispatch, for a test that runs without an event loop."""
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self.teams_reached_dispatch(*team_ids)).result()
 
 
 def team_body(capture: CaptureServer, name: str = "Team A", lat: float = 30.5928, lon: float = 114.3055,
