@@ -43,6 +43,7 @@ def test_a_request_goes_all_the_way_round_to_closed(system: System) -> None:
     member_id = member.json()["id"]
     checkin = volunteers.post(f"/v1/members/{member_id}/checkins", json={"status": "ok"})
     assert checkin.status_code == 201, checkin.text
+    system.wait_for_teams_in_dispatch(team["id"])  # on duty, with the member checked in
 
     posted = intake.post("/v1/requests", json=request_body(external_id="loop-1", phone=REQUESTER))
     assert posted.status_code == 202, posted.text
@@ -51,12 +52,22 @@ def test_a_request_goes_all_the_way_round_to_closed(system: System) -> None:
     def dispatch_status(status: str):
         return lambda: (body := dispatch.get(f"/v1/requests/{request_id}").json())["status"] == status and body
 
+    def intake_status(status: str):
+        return lambda: intake.get(f"/v1/requests/{request_id}").json()["status"] == status
+
     wait_until(dispatch_status("offered"), what="the offer")
     wait_until(lambda: system.capture.at("/chat/team-a"), what="the offer in the team's chat")
     assert _sms_in(system, team["leader"]["phone"], "1")["outcome"] == "accept"
     wait_until(dispatch_status("accepted"), what="acceptance by SMS")
+    # Notify learns of the acceptance from dispatch's event, and until then a
+    # "done" finds no accepted task; the team's contact goes out with it.
+    wait_until(lambda: system.capture.at("/chat/team-a")[1:], what="the requester's contact in the team's chat")
+    # Intake skips a change older than one it already has: let it take each
+    # step before the next one can overtake it.
+    wait_until(intake_status("assigned"), what="intake to show the request assigned")
     assert _sms_in(system, team["leader"]["phone"], "完成")["outcome"] == "complete"
     wait_until(dispatch_status("done"), what="completion by SMS")
+    wait_until(intake_status("done"), what="intake to show the request done")
 
     # The requester was told at each step and is now asked to rate.
     asked = wait_until(lambda: len(got := system.capture.sms_to(REQUESTER)) >= 3 and got,
