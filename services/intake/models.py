@@ -67,6 +67,9 @@ status_changes = Table(
     Column("status", String(20), nullable=False),
     Column("reason", Text, nullable=True),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+    # Dispatch's sequence number of the change (None for intake's own, a
+    # cancellation): a change that arrives late is placed, and never doubled, by it.
+    Column("sequence", Integer, nullable=True),
 )
 
 partners = Table(

@@ -361,19 +361,40 @@ async def _visible(session: AsyncConnection, principal: Principal, request_id: s
 
 
 async def apply_dispatch_status(session: AsyncConnection, event: RequestStatusChangedV1) -> None:
-    """Follows dispatch's lifecycle; an older change arriving late is ignored."""
+    """Follows dispatch's lifecycle.  An older change arriving after a newer
+    one (a consumer handles a fetched batch side by side) does not move the
+    status back, but takes its place in the history."""
     change = event.data
     row = await store.get_request(session, str(change.request_id), for_update=True)
-    if row is None or change.sequence <= row.dispatch_sequence:
+    if row is None:
         return
     public = PUBLIC_STATUS[change.status]
+    if change.sequence <= row.dispatch_sequence:
+        await _late_change(session, row, public, change)
+        return
     if row.status == "cancelled" and public not in AFTER_CANCEL:
         # Dispatch had not yet heard of the cancellation when it said this.
         await store.set_status(session, row.id, row.status, change.sequence, row.updated_at)
         return
     if public != row.status:
-        await _status_changed(session, row, public, change.changed_at, change.reason)
+        await _status_changed(session, row, public, change.changed_at, change.reason, change.sequence)
     await store.set_status(session, row.id, public, change.sequence, change.changed_at)
+
+
+async def _late_change(session: AsyncConnection, row, public: str, change) -> None:
+    """Into the history, by its sequence, unless it is there already or the
+    changes either side of it show the same status.  No webhook: the partner
+    was told the newer status, which stands."""
+    if row.status == "cancelled" and public not in AFTER_CANCEL:
+        return
+    numbered = [h for h in await store.history(session, row.id) if h.sequence is not None]
+    if any(h.sequence == change.sequence for h in numbered):
+        return
+    before = [h.status for h in numbered if h.sequence < change.sequence]
+    after = [h.status for h in numbered if h.sequence > change.sequence]
+    if public in ((before[-1] if before else "received"), (after[0] if after else None)):
+        return
+    await store.add_status_change(session, row.id, public, change.changed_at, change.reason, change.sequence)
 
 
 async def cancel(session: AsyncConnection, principal: Principal, request_id: str, reason: str | None) -> RequestOut:
@@ -431,9 +452,10 @@ async def record_relayed_feedback(session: AsyncConnection, event: RequestFeedba
     await store.set_feedback(session, row.id, data.rating, data.comment, data.channel, data.given_at)
 
 
-async def _status_changed(session: AsyncConnection, row, status: str, at: datetime, reason: str | None) -> None:
+async def _status_changed(session: AsyncConnection, row, status: str, at: datetime, reason: str | None,
+                          sequence: int | None = None) -> None:
     """Records a requester-facing change and queues it for the partner's webhook."""
-    await store.add_status_change(session, row.id, status, at, reason)
+    await store.add_status_change(session, row.id, status, at, reason, sequence)
     partner = await store.get_partner(session, row.submitted_by)
     if partner is None or not partner.webhook_url:
         return

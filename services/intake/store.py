@@ -249,18 +249,19 @@ async def earlier_requests_for(
 
 
 async def add_status_change(
-    session: AsyncConnection, request_id: str, status: str, at: datetime, reason: str | None
+    session: AsyncConnection, request_id: str, status: str, at: datetime, reason: str | None,
+    sequence: int | None = None,
 ) -> None:
-    await session.execute(
-        _ADD_STATUS_CHANGE, {"request_id": request_id, "status": status, "changed_at": at, "reason": reason}
-    )
+    await session.execute(_ADD_STATUS_CHANGE, {"request_id": request_id, "status": status, "changed_at": at,
+                                               "reason": reason, "sequence": sequence})
 
 
 async def history(session: AsyncConnection, request_id: str) -> list[Row]:
     result = await session.execute(
-        select(status_changes.c.status, status_changes.c.changed_at, status_changes.c.reason)
+        select(status_changes.c.status, status_changes.c.changed_at, status_changes.c.reason,
+               status_changes.c.sequence)
         .where(status_changes.c.request_id == request_id)
-        .order_by(status_changes.c.id)
+        .order_by(status_changes.c.changed_at, status_changes.c.id)
     )
     return list(result.all())
 

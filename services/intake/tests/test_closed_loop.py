@@ -4,7 +4,7 @@ the API and relayed from notify (an SMS rating)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
 from shared.contracts import RequestFeedbackGivenV1, RequestStatusChangedV1
@@ -14,11 +14,12 @@ from tests.support.system import request_body
 from .conftest import new_partner
 
 
-def status_event(request_id: str, status: str, sequence: int, reason: str | None = None) -> RequestStatusChangedV1:
+def status_event(request_id: str, status: str, sequence: int, reason: str | None = None,
+                 at: datetime | None = None) -> RequestStatusChangedV1:
     return RequestStatusChangedV1(
         source="heartline/dispatch", correlationid=request_id,
         data=dict(request_id=request_id, status=status, sequence=sequence, reason=reason,
-                  changed_at=datetime.now(timezone.utc)),
+                  changed_at=at or datetime.now(timezone.utc)),
     )
 
 
@@ -49,6 +50,26 @@ async def test_the_requester_status_follows_dispatch_with_the_time_of_each_chang
     assert [h["status"] for h in body["history"]] == ["received", "assigned", "in_progress", "done", "closed"]
     assert body["history"][-1]["reason"] == "confirmed by the requester"
     assert all(h["at"] for h in body["history"])
+
+
+async def test_changes_that_arrive_out_of_order_all_reach_the_history_in_order(intake, bus_env) -> None:
+    """The consumer handles a fetched batch side by side, so dispatch's
+    "accepted" can land after its "done": the status stays done, and the
+    requester still sees when it was assigned, in its place."""
+    request_id = (await intake.post("/v1/requests", json=request_body())).json()["id"]
+    start = datetime.now(timezone.utc)
+    at = {n: start + timedelta(minutes=n) for n in range(1, 6)}
+    async with TestBus(bus_env) as bus:
+        await bus.publish(status_event(request_id, "done", 5, at=at[5]))
+        await wait_for_status(intake, request_id, "done")
+        for status, sequence in (("accepted", 3), ("offered", 2), ("in_progress", 4), ("accepted", 3)):
+            await bus.publish(status_event(request_id, status, sequence, at=at[sequence]))
+        await bus.settled("intake-request-status")
+    body = (await intake.get(f"/v1/requests/{request_id}")).json()
+    assert body["status"] == "done"
+    assert [(h["status"], h["at"]) for h in body["history"][1:]] == [
+        (status, at[n].isoformat().replace("+00:00", "Z"))
+        for status, n in (("assigned", 3), ("in_progress", 4), ("done", 5))]
 
 
 async def test_cancelling_publishes_and_is_refused_once_done(intake, bus_env) -> None:
