@@ -252,6 +252,23 @@ async def offer_to_best_team(session: AsyncConnection, settings: DispatchSetting
     return False
 
 
+async def retry_escalated(session: AsyncConnection, settings: DispatchSettings, request_id: str,
+                          index: TeamIndex | None = None, held: set[str] | None = None) -> bool:
+    """Offers an escalated request to a team that can take it now (one came
+    on duty, joined, grew its area, or freed a unit), as a queued one would
+    be offered; if none can, it stays escalated as it is.  Coordinators were
+    told when it was escalated; this keeps looking meanwhile."""
+    request = await store.get_request(session, request_id, for_update=True, skip_locked=True)
+    if request is None or request.status != "escalated" or not request.needs_volunteer:
+        return False
+    tried = await store.teams_tried(session, request_id)
+    offered, excluded = await _offer_nearest(session, settings, request, index, widened=True, tried=tried,
+                                             held=set() if held is None else held)
+    if held is not None:
+        held.update(e.team_id for e in excluded if e.reason == NO_CAPACITY and e.team_id not in tried)
+    return offered
+
+
 # Shortlisted teams whose rows are read first; the rest only if none of these
 # can take the request.
 RECHECK_FIRST = 8
@@ -369,6 +386,10 @@ async def _make_offer(session: AsyncConnection, settings: DispatchSettings, requ
 
 async def queued_request_ids(session: AsyncConnection, batch: int = 50) -> list[str]:
     return await store.queued_request_ids(session, batch)
+
+
+async def waiting_request_ids(session: AsyncConnection, batch: int, with_escalated: bool) -> list[tuple[str, str]]:
+    return await store.waiting_request_ids(session, batch, with_escalated)
 
 
 async def assign_surge(session: AsyncConnection, settings: DispatchSettings, request_ids: list[str],

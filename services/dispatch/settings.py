@@ -36,6 +36,9 @@ class DispatchSettings(ServiceSettings):
     surge_threshold: int = Field(20, ge=2)
     surge_batch: int = Field(200, ge=2)
     sweep_seconds: float = Field(2.0, gt=0)
+    # Escalated requests are matched again whenever teams change or capacity
+    # frees up, and at least this often (a team may come on duty by its shift).
+    escalated_retry_seconds: float = Field(30.0, gt=0)
 
     # Each replica's in-memory index of teams (team_index.py): reloaded from
     # the teams changed since the last reload this often; used only while its

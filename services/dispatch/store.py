@@ -144,6 +144,20 @@ async def queued_request_ids(session: AsyncConnection, limit: int) -> list[str]:
     return list(result.scalars())
 
 
+async def waiting_request_ids(session: AsyncConnection, limit: int,
+                              with_escalated: bool) -> list[tuple[str, str]]:
+    """(id, status) of the queued requests and, `with_escalated`, of the
+    escalated ones a team could still take, in the queue's order."""
+    statuses = ("queued", "escalated") if with_escalated else ("queued",)
+    result = await session.execute(
+        select(requests.c.id, requests.c.status)
+        .where(requests.c.status.in_(statuses), requests.c.needs_volunteer.is_(True))
+        .order_by(*QUEUE_ORDER)
+        .limit(limit)
+    )
+    return [(row.id, row.status) for row in result]
+
+
 async def lock_requests(session: AsyncConnection, ids: list[str]) -> list[Row]:
     """Locks the queued ones among `ids`, skipping rows another replica holds."""
     result = await session.execute(

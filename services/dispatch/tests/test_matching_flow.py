@@ -83,6 +83,21 @@ async def test_an_off_duty_team_is_not_offered_and_the_request_escalates_with_th
     assert any("widened" in (r or "") for r in reasons)
 
 
+async def test_an_escalated_request_is_offered_once_a_team_can_take_it(dispatch: Dispatch) -> None:
+    team = str(uuid4())
+    await dispatch.publish(team_event(team, on_duty=False))
+    await dispatch.team_loaded(team)
+    request = request_event()
+    request_id = str(request.data.request_id)
+    await dispatch.publish(request)
+    await dispatch.wait_status(request_id, "escalated")
+    # The shift begins: volunteers publishes the team, now on duty.
+    await dispatch.publish(team_event(team, version=2, on_duty=True))
+    body = await dispatch.wait_status(request_id, "offered")
+    assert body["assignment"]["team_id"] == team
+    assert [(h["from_status"], h["to_status"]) for h in body["history"]][-1] == ("escalated", "offered")
+
+
 async def test_escalation_names_a_missing_skill_and_a_location_outside_every_area(dispatch: Dispatch) -> None:
     team = str(uuid4())
     await dispatch.publish(team_event(team, categories=("daily_necessities",)))
