@@ -5,6 +5,7 @@ migrations and exits (a Kubernetes Job does this before a rollout)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -30,6 +31,11 @@ def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSet
         runtime = app.state.runtime
         asyncio.run(runtime.db.migrate(runtime.migrations))
         return
+    # What is imported and built by now lives as long as the process: keep it
+    # out of the cyclic collector's full passes, which stall the event loop
+    # (intake under load: p99 93 -> 79 ms in a 16-caller run).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,

@@ -15,6 +15,7 @@ Run: .venv/bin/python -m tests.benchmarks intake
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -166,7 +167,10 @@ async def run() -> None:
                                 rate_limit_per_second=1e6, rate_limit_burst=1_000_000)
         minimal = minimal_app(with_database(admin_url, names[1]), nats_url,
                               f"b{tag}.aid.request.received.v1", f"B{tag.upper()}")
-        async with serve_in_process(create_app(settings)) as admin, \
+        intake = create_app(settings)
+        gc.collect()
+        gc.freeze()  # as shared/serve.py does before serving
+        async with serve_in_process(intake) as admin, \
                 minimal.router.lifespan_context(minimal), \
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=minimal), base_url="http://m") as client:
             partner_id = (await admin.post("/v1/partners", json={"name": "bench"})).json()["id"]
