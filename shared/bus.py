@@ -29,6 +29,22 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger("heartline.bus")
 
+
+def _empty_fetches_are_not_crashes() -> None:
+    """FastStream 0.7.8's pull loop suppresses nats.errors.TimeoutError, but
+    nats-py 2.16's fetch also raises that error's base class, the builtin
+    TimeoutError, when a fetch simply finds nothing; FastStream's supervisor
+    then logs a crash with a traceback and restarts the loop (nothing is
+    lost, but operators see an ERROR every few idle minutes).  An empty
+    fetch is normal: let the loop suppress the base class.  Drop this when
+    FastStream catches it (shared/tests/test_bus.py checks the behaviour)."""
+    from faststream.nats.subscriber.usecases import stream_pull_subscriber
+
+    stream_pull_subscriber.TimeoutError = TimeoutError
+
+
+_empty_fetches_are_not_crashes()
+
 DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
 DEAD_LETTER_RETENTION_SECONDS = 30 * 24 * 60 * 60
 DEAD_LETTERS = Counter(

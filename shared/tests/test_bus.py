@@ -196,3 +196,27 @@ async def test_operators_see_a_service_s_dead_letters_over_http(bus_env, make_da
         assert letters[0]["payload"] == '{"garbage": true}'
         denied = await client.get("/v1/dead-letters", headers={"Authorization": "Bearer wrong"})
         assert denied.status_code == 401
+
+
+async def test_an_empty_fetch_that_times_out_does_not_crash_the_pull_loop() -> None:
+    """nats-py's fetch may raise the builtin TimeoutError when nothing came;
+    the pull loop must treat it as an empty fetch, not let it escape."""
+    from types import SimpleNamespace
+
+    from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
+
+    import shared.bus  # noqa: F401  (installs the fix)
+
+    fetches = []
+
+    async def fetch(batch: int, timeout: float):
+        fetches.append(batch)
+        if len(fetches) == 1:
+            raise TimeoutError  # the builtin one, not nats.errors.TimeoutError
+        loop.running = False
+        return []
+
+    loop = SimpleNamespace(running=True, subscription=SimpleNamespace(fetch=fetch),
+                           pull_sub=SimpleNamespace(batch_size=1, timeout=0.1))
+    await PullStreamSubscriber._consume_pull(loop, cb=None)
+    assert len(fetches) == 2  # it went round again after the timeout
