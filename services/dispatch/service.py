@@ -555,11 +555,13 @@ async def _end_offer(session: AsyncConnection, assignment_id: str, outcome: str,
                       team_id=assignment.team_id, assignment_id=assignment_id)
 
 
-async def _release_open_assignment(session: AsyncConnection, request_id: str, outcome: str) -> None:
+async def _release_open_assignment(session: AsyncConnection, request_id: str, outcome: str):
+    """Ends the request's open offer or task, if any, and frees its unit; returns it."""
     held = await store.open_assignment(session, request_id)
     if held is not None:
         await store.update_assignment(session, held.id, dict(state=outcome, decided_at=_now()))
         await store.release_capacity(session, held.team_id)
+    return held
 
 
 async def cancel_request(session: AsyncConnection, request_id: str, actor: str, reason: str | None,
@@ -570,9 +572,11 @@ async def cancel_request(session: AsyncConnection, request_id: str, actor: str, 
         _check_scope(principal, request)
     if "cancelled" not in TRANSITIONS[request.status]:
         raise conflict("cannot cancel", request.status)
-    await _release_open_assignment(session, request_id, "cancelled")
+    held = await _release_open_assignment(session, request_id, "cancelled")
     await store.update_request(session, request_id, dict(escalate_at=None))
-    await _transition(session, request, "cancelled", actor, reason or "cancelled")
+    # With the team that held it, so that notify can tell that team to stand down.
+    await _transition(session, request, "cancelled", actor, reason or "cancelled",
+                      team_id=held.team_id if held else None, assignment_id=held.id if held else None)
     return await _request_view(session, await store.get_request(session, request_id))
 
 

@@ -238,7 +238,8 @@ def _offer_state(status: str) -> str:
 async def on_status_changed(session: AsyncConnection, n: Notifier, event: RequestStatusChangedV1) -> None:
     """accepted: the requester hears who comes and when, the team gets the
     requester's contact; done: the requester is asked to confirm and rate;
-    escalated: the community's coordinators are alerted."""
+    cancelled: the team that held it stands down; escalated: the community's
+    coordinators are alerted."""
     d = event.data
     request_id = str(d.request_id)
     await store.track_request_status(session, request_id, d.status, d.sequence)
@@ -272,6 +273,16 @@ async def on_status_changed(session: AsyncConnection, n: Notifier, event: Reques
         requester = await _known_requester(session, request_id)
         await _to_requester(session, n, *cause, requester,
                             Message("requester_done", dict(reference=requester.reference)), urgent=False)
+    elif d.status == "cancelled" and d.team_id is not None:
+        # The team that held it (an offer or the task) stands down.
+        team = await store.get_team(session, str(d.team_id))
+        if team is None:
+            raise ContactUnknown(f"team {d.team_id}")
+        requester = await store.get_requester(session, request_id)
+        await _to_team(session, n, *cause, request_id, team,
+                       Message("team_cancelled",
+                               dict(assignment_ref=str(d.assignment_id or "")[:8],
+                                    reference=requester.reference if requester else request_id[:8])))
     elif d.status == "escalated":
         # Sent even before notify knows the requester: an escalation must not wait.
         requester = await store.get_requester(session, request_id)

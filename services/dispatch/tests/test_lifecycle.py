@@ -174,6 +174,11 @@ async def test_a_cancellation_releases_the_teams_capacity(dispatch: Dispatch) ->
     cancelled = await dispatch.wait_status(request_id, "cancelled")
     assert cancelled["history"][-1]["actor"] == "requester"
     assert await _open_tasks(dispatch, near) == 0
+    # The event names the team that held it, so that it can be told to stand down.
+    event = await dispatch.bus.wait_for(
+        "aid.request.status_changed.v1",
+        lambda e: e["data"]["request_id"] == request_id and e["data"]["status"] == "cancelled")
+    assert (event["data"]["team_id"], event["data"]["assignment_id"]) == (near, offer["id"])
     late = await dispatch.client.post(f"/v1/assignments/{offer['id']}/start")
     assert late.status_code == 409 and late.json()["current_state"] == "cancelled"
     # A repeated cancellation changes nothing and does not loop.

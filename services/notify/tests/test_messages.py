@@ -62,6 +62,26 @@ async def test_a_request_life_tells_each_person_the_right_thing_in_their_languag
     assert "127.0.0.1" not in str(log), "a chat URL in the API output"
 
 
+async def test_the_team_holding_a_cancelled_request_is_told_to_stand_down(notify) -> None:
+    capture = notify.capture
+    team_id, request_id, assignment_id = uuid4(), uuid4(), uuid4()
+    await notify.bus.publish(team_changed(team_id, capture.chat_url("team-c")))
+    await notify.bus.publish(request_received(request_id))
+    await notify.bus.publish(offered(request_id, team_id, assignment_id))
+    await until(lambda: capture.at("/chat/team-c"), "the offer")
+    await notify.bus.publish(status_changed(request_id, "cancelled", 3, team_id, assignment_id,
+                                            reason="the requester's neighbour helped"))
+    told = (await until(lambda: capture.at("/chat/team-c")[1:], "the stand-down"))[0].body["message"]
+    assert told == f"【任务 {str(assignment_id)[:8]} 已取消】求助 HL-7Q2K 已取消，无需前往。谢谢！"
+    # A cancellation no team held (it was still queued) tells no team.
+    other = uuid4()
+    await notify.bus.publish(request_received(other))
+    await notify.bus.publish(status_changed(other, "cancelled", 2))
+    await notify.bus.settled("notify-requests")
+    await notify.bus.settled("notify-statuses")
+    assert [d["template"] for d in await notify.deliveries(request_id=str(other))] == ["request_received"]
+
+
 async def test_chinese_requester_and_a_team_without_chat_reached_by_its_leader_sms(notify) -> None:
     capture = notify.capture
     team_id, request_id = uuid4(), uuid4()
