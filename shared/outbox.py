@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from prometheus_client import Counter
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    delete,
     func,
     select,
     text,
@@ -175,3 +176,39 @@ class OutboxRelay:
         finally:
             PUBLISHED.inc(len(published))
         return len(published)
+
+
+class Retention:
+    """Deletes what the outbox and the inbox no longer need: outbox rows
+    published, and processed-event records made, over `days` ago.  A
+    duplicate can only come back within JetStream's redelivery (minutes) or
+    its de-duplication window (2 h), so a week of inbox records is ample.
+    Replicas may prune side by side: deletes by age are idempotent."""
+
+    def __init__(self, db: Database, outbox: Table, inbox: Table, days: float, every_seconds: float = 3600) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.inbox = inbox
+        self.days = days
+        self.every_seconds = every_seconds
+
+    async def prune(self, now: datetime | None = None) -> tuple[int, int]:
+        """(outbox rows, inbox records) deleted."""
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=self.days)
+        async with self.db.quietly() as session:
+            published = await session.execute(delete(self.outbox).where(self.outbox.c.published_at < cutoff))
+            processed = await session.execute(delete(self.inbox).where(self.inbox.c.processed_at < cutoff))
+        if published.rowcount or processed.rowcount:
+            log.info("retention: %d published outbox rows and %d processed-event records older than %g days "
+                     "deleted", published.rowcount, processed.rowcount, self.days)
+        return published.rowcount, processed.rowcount
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database hiccuped: the next round catches up
+                log.warning("retention: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(self.every_seconds)

@@ -20,7 +20,7 @@ from shared.bus import Bus
 from shared.contracts import Event
 from shared.db import Database
 from shared.http import Principal, Problem, bearer_auth
-from shared.outbox import OutboxRelay, claim_event
+from shared.outbox import OutboxRelay, Retention, claim_event
 from shared.settings import ServiceSettings
 
 log = logging.getLogger("heartline.runtime")
@@ -49,7 +49,8 @@ class Runtime:
             settings.admin_token.get_secret_value() if settings.admin_token else _dev_token(service)
         )
         self.token_secret = settings.token_secret.get_secret_value() if settings.token_secret else None
-        self._loops: list[Callable[[], Awaitable[None]]] = [self.relay.run]
+        self.retention = Retention(self.db, outbox, inbox, settings.retention_days)
+        self._loops: list[Callable[[], Awaitable[None]]] = [self.relay.run, self.retention.run]
         self._tasks: list[asyncio.Task] = []
         self.bus_started = asyncio.Event()
 

@@ -47,6 +47,12 @@ class ServiceSettings(BaseSettings):
         validation_alias=_env("HEARTLINE_STREAM", "stream_name"),
         description="JetStream stream over <prefix>aid.>; dead letters go to <name>_DEADLETTER.",
     )
+    retention_days: float = Field(
+        7.0,
+        gt=0,
+        validation_alias=_env("HEARTLINE_RETENTION_DAYS", "retention_days"),
+        description="Published outbox rows and processed-event records are deleted after this long.",
+    )
     max_deliver: int = Field(
         8,
         ge=1,

@@ -140,3 +140,25 @@ async def test_an_event_is_claimed_once_even_by_concurrent_consumers(db) -> None
 
     results = await asyncio.gather(claim(), claim(), claim())
     assert sorted(results) == [False, False, True]
+
+
+async def test_retention_deletes_only_what_is_old_and_done(db) -> None:
+    from datetime import timedelta
+
+    from shared.outbox import Retention
+
+    now = datetime.now(timezone.utc)
+    long_ago, lately = now - timedelta(days=8), now - timedelta(days=6)
+    async with db.transaction() as session:
+        for name, published in (("old-published", long_ago), ("recent-published", lately), ("old-unpublished", None)):
+            await session.execute(outbox.insert().values(event_id=name, type="t", payload="{}",
+                                                         created_at=long_ago, published_at=published))
+        for name, processed in (("old", long_ago), ("recent", lately)):
+            await session.execute(inbox.insert().values(consumer="c", event_id=name, processed_at=processed))
+    assert await Retention(db, outbox, inbox, days=7).prune(now) == (1, 1)
+    async with db.transaction() as session:
+        left = {r.event_id for r in await session.execute(select(outbox.c.event_id))}
+        seen = {r.event_id for r in await session.execute(select(inbox.c.event_id))}
+    # Never an event that has not gone out yet, however old.
+    assert left == {"recent-published", "old-unpublished"}
+    assert seen == {"recent"}
