@@ -162,3 +162,25 @@ async def test_retention_deletes_only_what_is_old_and_done(db) -> None:
     # Never an event that has not gone out yet, however old.
     assert left == {"recent-published", "old-unpublished"}
     assert seen == {"recent"}
+
+
+async def test_retention_on_sqlite_compares_its_own_timestamps_with_the_cutoff(tmp_path) -> None:
+    """SQLite fills processed_at with CURRENT_TIMESTAMP text, not SQLAlchemy's
+    format: both must compare rightly with the cutoff."""
+    from datetime import timedelta
+
+    from shared.outbox import Retention
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/retention.db")
+    try:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        now = datetime.now(timezone.utc)
+        async with database.transaction() as session:
+            await session.execute(inbox.insert().values(consumer="c", event_id="just-now"))  # the server default
+            await session.execute(inbox.insert().values(consumer="c", event_id="old",
+                                                        processed_at=now - timedelta(days=8)))
+        assert await Retention(database, outbox, inbox, days=7).prune(now) == (0, 1)
+        assert await Retention(database, outbox, inbox, days=1).prune(now + timedelta(days=1, minutes=1)) == (0, 1)
+    finally:
+        await database.dispose()
