@@ -572,11 +572,12 @@ async def cancel_request(session: AsyncConnection, request_id: str, actor: str, 
         _check_scope(principal, request)
     if "cancelled" not in TRANSITIONS[request.status]:
         raise conflict("cannot cancel", request.status)
-    held = await _release_open_assignment(session, request_id, "cancelled")
+    released = await _release_open_assignment(session, request_id, "cancelled")
     await store.update_request(session, request_id, dict(escalate_at=None))
     # With the team that held it, so that notify can tell that team to stand down.
     await _transition(session, request, "cancelled", actor, reason or "cancelled",
-                      team_id=held.team_id if held else None, assignment_id=held.id if held else None)
+                      team_id=released.team_id if released else None,
+                      assignment_id=released.id if released else None)
     return await _request_view(session, await store.get_request(session, request_id))
 
 
