@@ -52,10 +52,9 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction: committed when the block
         ends, rolled back if it raises."""
-        async with self.engine.begin() as connection:
+        async with self.quietly() as connection:
             yield connection
-        for hook in self._after_commit:
-            hook()
+        self._committed()
 
     @asynccontextmanager
     async def quietly(self) -> AsyncIterator[AsyncConnection]:
@@ -77,6 +76,9 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
+        self._committed()
+
+    def _committed(self) -> None:
         for hook in self._after_commit:
             hook()
 
@@ -98,6 +100,20 @@ class Database:
         config.attributes["database_url"] = self.url
         # Alembic's env.py runs its own event loop, so it gets a thread of its own.
         await asyncio.to_thread(command.upgrade, config, "head")
+
+
+def autocommits(connection: AsyncConnection) -> bool:
+    """True on a connection from `Database.statements()` (PostgreSQL)."""
+    return connection.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
+async def driver(connection: AsyncConnection):
+    """The asyncpg connection under `connection`, for a hot statement that
+    SQLAlchemy's per-execute work would slow.  It shares the connection and,
+    once SQLAlchemy has sent the transaction's first statement (its BEGIN goes
+    with it), the transaction; before that, or under autocommit, a statement
+    sent here commits on its own."""
+    return (await connection.get_raw_connection()).driver_connection
 
 
 def _note_checkin(_dbapi_connection, record) -> None:

@@ -237,7 +237,7 @@ async def offer_to_best_team(session: AsyncConnection, settings: DispatchSetting
         if offered:
             return True
     if any(e.reason == NO_CAPACITY for e in excluded):
-        held.update(e.team_id for e in excluded if e.reason == NO_CAPACITY and e.team_id not in tried)
+        _hold_for_this_one(held, excluded, tried)
         # Capacity frees up as tasks end: wait, but not past the urgency's limit.
         values: dict[str, Any] = {}
         reason = "waiting: every team that could take it is at capacity"
@@ -262,10 +262,10 @@ async def retry_escalated(session: AsyncConnection, settings: DispatchSettings, 
     if request is None or request.status != "escalated" or not request.needs_volunteer:
         return False
     tried = await store.teams_tried(session, request_id)
+    held = set() if held is None else held
     offered, excluded = await _offer_nearest(session, settings, request, index, widened=True, tried=tried,
-                                             held=set() if held is None else held)
-    if held is not None:
-        held.update(e.team_id for e in excluded if e.reason == NO_CAPACITY and e.team_id not in tried)
+                                             held=held)
+    _hold_for_this_one(held, excluded, tried)
     return offered
 
 
@@ -315,6 +315,12 @@ async def _by_travel_time(settings: DispatchSettings, request, candidates: list[
     ranked, seconds = await routing.rank((request.lat, request.lon), first,
                                          {c.team_id: (rows[c.team_id].lat, rows[c.team_id].lon) for c in first})
     return ranked + rest, seconds
+
+
+def _hold_for_this_one(held: set[str], excluded: list[Exclusion], tried: set[str]) -> None:
+    """The teams this request waits for (at capacity, not yet tried) are held
+    for it for the rest of the sweep."""
+    held.update(e.team_id for e in excluded if e.reason == NO_CAPACITY and e.team_id not in tried)
 
 
 def _hold_back(candidates: list[Candidate], excluded: list[Exclusion], held: set[str]) -> list[Candidate]:

@@ -9,6 +9,8 @@ from sqlalchemy import and_, any_, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import driver
+
 from .models import assignments, audit, notes, requests, team_cells, teams
 
 OPEN_ASSIGNMENT_STATES = ("offered", "accepted", "in_progress")
@@ -84,11 +86,10 @@ async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[Any]:
     if session.dialect.name == "postgresql":
         # Read before every offer: straight to the driver, which halves the
         # time SQLAlchemy's execute and row processing take here (p50 0.51 ->
-        # 0.26 ms for 8 rows), on the caller's connection and in its transaction.
-        driver = (await session.get_raw_connection()).driver_connection
-        # SQLAlchemy's asyncpg dialect gives each connection a json codec:
-        # categories and area arrive decoded, as through SQLAlchemy.
-        return [DriverRow(record) for record in await driver.fetch(_TEAMS_BY_ID, ids)]
+        # 0.26 ms for 8 rows).  The caller has locked the request already, so
+        # this runs inside its transaction.  SQLAlchemy's asyncpg dialect gives
+        # each connection a json codec: categories and area arrive decoded.
+        return [DriverRow(record) for record in await (await driver(session)).fetch(_TEAMS_BY_ID, ids)]
     rows: list[Row] = []
     for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
         rows.extend((await session.execute(select(teams).where(teams.c.id.in_(ids[start:start + 500])))).all())
@@ -160,13 +161,7 @@ QUEUE_ORDER = (requests.c.urgency_rank, requests.c.vulnerability_score.desc(), r
 
 async def queued_request_ids(session: AsyncConnection, limit: int) -> list[str]:
     """The queue's order: most urgent, then most vulnerable, then oldest."""
-    result = await session.execute(
-        select(requests.c.id)
-        .where(requests.c.status == "queued", requests.c.needs_volunteer.is_(True))
-        .order_by(*QUEUE_ORDER)
-        .limit(limit)
-    )
-    return list(result.scalars())
+    return [request_id for request_id, _ in await waiting_request_ids(session, limit, with_escalated=False)]
 
 
 async def waiting_request_ids(session: AsyncConnection, limit: int,

@@ -235,6 +235,12 @@ def _offer_state(status: str) -> str:
     return status if status in ("offered", "accepted", "in_progress", "done", "closed") else "ended"
 
 
+def _reference(requester, request_id: str) -> str:
+    """The number the requester quotes, or the request id's start when
+    notify has not heard of the request yet (an alert must not wait)."""
+    return requester.reference if requester else request_id[:8]
+
+
 async def on_status_changed(session: AsyncConnection, n: Notifier, event: RequestStatusChangedV1) -> None:
     """accepted: the requester hears who comes and when, the team gets the
     requester's contact; done: the requester is asked to confirm and rate;
@@ -282,14 +288,14 @@ async def on_status_changed(session: AsyncConnection, n: Notifier, event: Reques
         await _to_team(session, n, *cause, request_id, team,
                        Message("team_cancelled",
                                dict(assignment_ref=str(d.assignment_id or "")[:8],
-                                    reference=requester.reference if requester else request_id[:8])))
+                                    reference=_reference(requester, request_id))))
     elif d.status == "escalated":
         # Sent even before notify knows the requester: an escalation must not wait.
         requester = await store.get_requester(session, request_id)
         await _to_coordinators(
             session, n, *cause, request_id, d.community or (requester.community if requester else None),
             Message("coordinator_escalation",
-                    dict(reference=requester.reference if requester else request_id[:8],
+                    dict(reference=_reference(requester, request_id),
                          category=requester.category if requester else None,
                          urgency=requester.urgency if requester else None,
                          community=d.community or (requester.community if requester else "") or "",
@@ -307,7 +313,7 @@ async def on_sla_breached(session: AsyncConnection, n: Notifier, event: RequestS
     await _to_coordinators(
         session, n, str(event.id), event.type, request_id, community,
         Message("coordinator_sla_breached",
-                dict(reference=requester.reference if requester else request_id[:8],
+                dict(reference=_reference(requester, request_id),
                      urgency=d.urgency, category=requester.category if requester else None,
                      community=community or "", status=d.status,
                      due_at=n.local_time(d.due_at, d.breached_at))),

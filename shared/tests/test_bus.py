@@ -7,9 +7,11 @@ import asyncio
 import json
 from collections import Counter
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from uuid import uuid4
 
 import nats
+from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shared.bus import Bus
@@ -200,13 +202,8 @@ async def test_operators_see_a_service_s_dead_letters_over_http(bus_env, make_da
 
 async def test_an_empty_fetch_that_times_out_does_not_crash_the_pull_loop() -> None:
     """nats-py's fetch may raise the builtin TimeoutError when nothing came;
-    the pull loop must treat it as an empty fetch, not let it escape."""
-    from types import SimpleNamespace
-
-    from faststream.nats.subscriber.usecases.stream_pull_subscriber import PullStreamSubscriber
-
-    import shared.bus  # noqa: F401  (installs the fix)
-
+    the pull loop must treat it as an empty fetch, not let it escape (the
+    fix is installed by importing shared.bus, as this module does)."""
     fetches = []
 
     async def fetch(batch: int, timeout: float):

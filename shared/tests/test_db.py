@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Integer, MetaData, String, Table, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+import shared.db
 from shared.db import Database
 
 metadata = MetaData()
@@ -69,8 +71,6 @@ async def test_replicas_migrating_one_database_at_once_do_not_collide(make_datab
 
 async def _drop_server_side_connections(admin_url: str, url: str) -> int:
     """What a PostgreSQL restart does to a pool: every backend of the database goes."""
-    import asyncpg
-
     name = url.rsplit("/", 1)[1]
     conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
@@ -84,11 +84,6 @@ async def _drop_server_side_connections(admin_url: str, url: str) -> int:
 @pytest.mark.parametrize("idle_enough", [True, False], ids=["idle-pinged", "busy-not-pinged"])
 async def test_a_pooled_connection_the_server_dropped_is_replaced_once_it_sat_idle(
         make_database, postgres_admin_url, monkeypatch, idle_enough: bool) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    import shared.db
-
     url = await make_database("ping")
     db = Database(url)
     try:

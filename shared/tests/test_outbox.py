@@ -4,7 +4,7 @@ JetStream."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
@@ -13,7 +13,14 @@ from sqlalchemy import MetaData, select, update
 from shared.bus import Bus
 from shared.contracts import RequestCancelledV1
 from shared.db import Database
-from shared.outbox import OutboxRelay, claim_event, outbox_table, processed_events_table, record_event
+from shared.outbox import (
+    OutboxRelay,
+    Retention,
+    claim_event,
+    outbox_table,
+    processed_events_table,
+    record_event,
+)
 from shared.settings import ServiceSettings
 from tests.support.bus import TestBus
 
@@ -143,10 +150,6 @@ async def test_an_event_is_claimed_once_even_by_concurrent_consumers(db) -> None
 
 
 async def test_retention_deletes_only_what_is_old_and_done(db) -> None:
-    from datetime import timedelta
-
-    from shared.outbox import Retention
-
     now = datetime.now(timezone.utc)
     long_ago, lately = now - timedelta(days=8), now - timedelta(days=6)
     async with db.transaction() as session:
@@ -167,10 +170,6 @@ async def test_retention_deletes_only_what_is_old_and_done(db) -> None:
 async def test_retention_on_sqlite_compares_its_own_timestamps_with_the_cutoff(tmp_path) -> None:
     """SQLite fills processed_at with CURRENT_TIMESTAMP text, not SQLAlchemy's
     format: both must compare rightly with the cutoff."""
-    from datetime import timedelta
-
-    from shared.outbox import Retention
-
     database = Database(f"sqlite+aiosqlite:///{tmp_path}/retention.db")
     try:
         async with database.engine.begin() as conn:

@@ -49,7 +49,8 @@ class System:
     async def teams_reached_dispatch(self, *team_ids: str) -> None:
         """Until dispatch has handled each team's current state (as volunteers
         has it now).  Teams and requests reach dispatch through two consumers,
-        and a request handled before its team is escalated for good."""
+        and a request handled before its team is escalated first (and offered
+        only when the sweeper next retries escalated requests)."""
         with self.client("volunteers") as volunteers:
             versions = {t: volunteers.get(f"/v1/teams/{t}").json()["version"] for t in team_ids}
         async with TestBus(self.bus_env) as bus:

@@ -7,11 +7,14 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import pytest
 
 from services.dispatch.matching import Candidate
 from services.dispatch.routing import FALLBACKS, RoutingError, TravelTimes, by_travel_time, durations_from, table_url
+
+from .conftest import coordinator_headers, request_event, team_event
 
 
 class FakeOsrm:
@@ -120,10 +123,6 @@ async def test_one_candidate_needs_no_provider(osrm) -> None:
 async def test_dispatch_offers_to_the_team_that_gets_there_first(start_dispatch, osrm) -> None:
     """End to end: with a routing provider, the farther team that the provider
     says is faster gets the offer, and the coordinator sees both times."""
-    from uuid import uuid4
-
-    from .conftest import coordinator_headers, request_event, team_event
-
     near, far = str(uuid4()), str(uuid4())
     osrm.seconds_by_point = {"114.301000,30.596000": 1800.0, "114.310000,30.600000": 360.0}
     async with start_dispatch(routing_url=osrm.url) as dispatch:
