@@ -117,6 +117,7 @@ class Tally:
         self.rates: list[float] = []
         self.draining = 0.0
         self.cpu = 0.0
+        self.servers: dict[str, float] = {}
 
     def add(self, ok: int, latencies: list[float], errors: int, seconds: float, draining: float = 0.0) -> None:
         self.draining += draining
@@ -125,6 +126,29 @@ class Tally:
         self.seconds += seconds
         self.latencies += latencies
         self.rates.append(ok / seconds)
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds used so far by the local PostgreSQL and NATS processes
+    (Linux /proc; empty elsewhere, or where they run on another host)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used: dict[str, float] = {}
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return used
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        server = "postgres" if name.startswith("postgres") else "nats" if name == "nats-server" else None
+        if server:
+            fields = stat[stat.rindex(")") + 2:].split()
+            used[server] = used.get(server, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 async def unpublished(database: str) -> int:
@@ -184,6 +208,7 @@ async def run() -> None:
                 order = ["intake", "minimal", "no idem"]
                 for name in order[n % 3:] + order[:n % 3]:
                     cpu = time.process_time()
+                    servers = server_cpu()
                     if name == "minimal":
                         ok, latencies, errors = await load(client, {}, round_seconds)
                         tallies[name].add(ok, latencies, errors, round_seconds)
@@ -191,6 +216,9 @@ async def run() -> None:
                         tallies[name].add(*await intake_round(admin, partner, intake_db, round_seconds,
                                                               idempotency=name == "intake"))
                     tallies[name].cpu += time.process_time() - cpu
+                    for server, seconds in server_cpu().items():
+                        tallies[name].servers[server] = (tallies[name].servers.get(server, 0.0)
+                                                         + seconds - servers.get(server, 0.0))
         figures = {name: summary(name, t.ok, t.latencies, t.errors, t.seconds) for name, t in tallies.items()}
         print(f"(of intake's time, waiting for the relay to publish the rest after the load: "
               f"{tallies['intake'].draining:.2f}s of {tallies['intake'].seconds:.1f}s; "
@@ -200,6 +228,9 @@ async def run() -> None:
         cpu = {name: t.cpu / max(t.ok, 1) * 1000 for name, t in tallies.items()}
         print("CPU per accepted call: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items())
               + f"; minimal/intake {cpu['minimal'] / cpu['intake']:.2f}")
+        for name, t in tallies.items():
+            print(f"  servers' CPU per accepted call, {name}: "
+                  + ", ".join(f"{server} {s / max(t.ok, 1) * 1000:.2f} ms" for server, s in sorted(t.servers.items())))
         rounds = [i / m for i, m in zip(tallies["intake"].rates, tallies["minimal"].rates)]
         print(f"rate ratio intake/minimal: {figures['intake'][0] / figures['minimal'][0]:.2f}  (goal >= 0.9)"
               f"   per round: median {statistics.median(rounds):.2f}, "
