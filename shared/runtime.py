@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.bus import Bus
 from shared.contracts import Event
 from shared.db import Database
-from shared.http import Principal, Problem, bearer_auth
+from shared.http import BearerAuth, Principal, Problem
 from shared.outbox import OutboxRelay, Retention, claim_event
 from shared.settings import ServiceSettings
 
@@ -54,9 +54,9 @@ class Runtime:
         self._tasks: list[asyncio.Task] = []
         self.bus_started = asyncio.Event()
 
-    def auth(self, resolve=None):
+    def auth(self, resolve=None) -> BearerAuth:
         """The bearer-token dependency for this service's endpoints."""
-        return bearer_auth(self.admin_token, resolve, self.token_secret)
+        return BearerAuth(self.admin_token, resolve, self.token_secret)
 
     async def once(
         self, consumer: str, event: Event, effect: Callable[[AsyncConnection], Awaitable[T]]

@@ -4,13 +4,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.http import install_problem_handlers, mount_metrics
+from shared.http import document_schemas, install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
 from . import api, forms, handlers, open311_api
 from .limits import BodyLimit
 from .models import outbox, processed_events
 from .ratelimit import TokenBuckets
+from .schemas import HotlineCallIn, RequestIn
 from .settings import IntakeSettings
 
 
@@ -30,4 +31,5 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.include_router(open311_api.router(runtime, settings, limiter))
     app.include_router(forms.router(runtime, settings, limiter))
     mount_metrics(app)
+    document_schemas(app, RequestIn, HotlineCallIn)  # read by their doors themselves
     return app

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 
 
@@ -173,6 +174,54 @@ async def test_every_class_of_bad_input_is_a_problem_naming_the_field(intake) ->
     assert response.json()["errors"][0]["field"] == "location.community"
     # Nothing half-written: no request was stored by any of these.
     assert (await intake.get("/v1/requests")).json() == []
+
+
+async def test_the_submission_doors_answer_a_bad_body_key_or_token_as_every_door_does(intake) -> None:
+    """The two submission doors read their own request (see api.submission):
+    their answers to bad input must be those FastAPI gives at every other door."""
+    from .test_hotline_and_form import CALL
+
+    await _community(intake)
+    for path, body in (("/v1/requests", request_body()), ("/v1/hotline/calls", CALL)):
+        not_json = await intake.post(path, content=b'{"category": ', headers={"content-type": "application/json"})
+        assert not_json.status_code == 422, (path, not_json.text)
+        [error] = not_json.json()["errors"]
+        assert error["field"] == "body" and error["reason"].startswith("is not valid JSON: "), error
+        empty = await intake.post(path)
+        assert empty.status_code == 422
+        assert empty.json()["errors"] == [{"field": "body", "reason": "Field required"}]
+        as_text = await intake.post(path, content=b"hello", headers={"content-type": "text/plain"})
+        assert as_text.status_code == 415
+        assert as_text.headers["content-type"] == "application/problem+json"
+        assert as_text.json()["errors"][0]["field"] == "body"
+        # A key too long and a field missing: both named in one answer.
+        no_category = {k: v for k, v in body.items() if k != "category"}
+        both = await intake.post(path, json=no_category, headers={"Idempotency-Key": "k" * 201})
+        assert both.status_code == 422
+        assert {e["field"] for e in both.json()["errors"]} == {"header.Idempotency-Key", "category"}
+        long_key = await intake.post(path, json=body, headers={"Idempotency-Key": "k" * 201})
+        assert [e["field"] for e in long_key.json()["errors"]] == ["header.Idempotency-Key"]
+        for authorization in (None, "Basic YWRtaW46eA==", "Bearer", "Bearer not-a-key"):
+            async with client_as(intake, "") as caller:
+                headers = {"Authorization": authorization} if authorization else {}
+                if authorization is None:
+                    del caller.headers["Authorization"]
+                refused = await caller.post(path, json=body, headers=headers)
+            assert refused.status_code == 401, (path, authorization)
+            assert refused.headers["www-authenticate"] == "Bearer"
+        # application/*+json is JSON too; the right key gets through.
+        accepted = await intake.post(path, content=json.dumps(body).encode(),
+                                     headers={"content-type": "application/merge-patch+json; charset=utf-8",
+                                              "Idempotency-Key": path.ljust(200, "k")})
+        assert accepted.status_code == 202, accepted.text
+    # A door that FastAPI reads names malformed JSON the same way.
+    request_id = accepted.json()["id"]
+    broken = await intake.post(f"/v1/requests/{request_id}/cancel", content=b"{oops",
+                               headers={"content-type": "application/json"})
+    assert broken.status_code == 422
+    assert [e["field"] for e in broken.json()["errors"]] == ["body"]
+    assert broken.json()["errors"][0]["reason"].startswith("is not valid JSON: ")
+    assert len((await intake.get("/v1/requests")).json()) == 2  # only the two accepted
 
 
 async def test_mainland_mobiles_validate_and_malformed_numbers_do_not(intake) -> None:

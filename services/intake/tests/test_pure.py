@@ -160,3 +160,31 @@ def test_a_new_requests_answer_is_what_request_out_would_write(
         hotline=HotlineOut(operator_id=operator, call_at=call_at, notes=notes) if operator else None,
     )
     assert service._new_request_json(values, needs_volunteer) == model.model_dump_json()
+
+
+def test_the_submission_doors_are_documented_as_if_fastapi_had_read_them() -> None:
+    from services.intake.app import create_app
+    from services.intake.settings import IntakeSettings
+
+    document = create_app(IntakeSettings(admin_token="t")).openapi()
+    for path, model in (("/v1/requests", "RequestIn"), ("/v1/hotline/calls", "HotlineCallIn")):
+        operation = document["paths"][path]["post"]
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{model}"}
+        assert operation["security"] == [{"HTTPBearer": []}]
+        assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("Idempotency-Key", "header")]
+    schemas = document["components"]["schemas"]
+    assert "requester" in schemas["RequestIn"]["properties"]
+
+    def refs(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    dangling = {ref for ref in refs(document) if ref.removeprefix("#/components/schemas/") not in schemas}
+    assert not dangling
