@@ -11,8 +11,9 @@ copied to the dead-letter stream with the reason and acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from faststream import AckPolicy, BaseMiddleware
@@ -115,16 +116,40 @@ class Bus:
             self.subject(event), stream=self.stream, schema=event, description=description
         )
 
-    async def publish_raw(self, subject: str, payload: bytes, event_id: str) -> None:
-        """Publishes an already-serialised event; JetStream drops a repeat of the
-        same `Nats-Msg-Id` inside the de-duplication window."""
-        await self.broker.publish(
-            payload,
-            subject,
-            headers={"Nats-Msg-Id": event_id, "content-type": "application/json"},
-            stream=self.stream.name,
-            timeout=5.0,
-        )
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes, str]], timeout: float = 5.0
+    ) -> tuple[int, BaseException | None]:
+        """Publishes already-serialised events (subject, payload, event id),
+        pipelined: every message is written at once, then the acks are
+        awaited.  Returns how many from the start JetStream acknowledged, and
+        the error that stopped the rest; those go again on the next call, and
+        JetStream drops a repeat of a `Nats-Msg-Id` inside its de-duplication
+        window.  Straight through nats-py's asynchronous JetStream publish:
+        FastStream's publish path costs half as much again per message, and
+        its middlewares have nothing to do for the outbox relay."""
+        js = self.broker.config.connection_state.stream
+        sent: list[asyncio.Future] = []
+        error: BaseException | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                for subject, payload, event_id in messages:
+                    sent.append(await js.publish_async(
+                        subject, payload, stream=self.stream.name,
+                        headers={"Nats-Msg-Id": event_id, "content-type": "application/json"}))
+                if sent:
+                    await asyncio.wait(sent)
+        except Exception as exc:  # timed out, or the connection went while sending
+            error = exc
+        finally:
+            for ack in sent:
+                ack.cancel()  # no-op when done; else frees its place in nats-py's pending set
+        acked = 0
+        for ack in sent:
+            if ack.cancelled() or ack.exception() is not None:
+                error = error or (ack.exception() if not ack.cancelled() else TimeoutError())
+                break
+            acked += 1
+        return acked, error if acked < len(messages) else None
 
     async def start(self) -> None:
         """Connects, declares the streams and starts the subscribers.  The main

@@ -149,33 +149,24 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publishes one batch in order; returns how many went out."""
-        published: list[int] = []
+        published = 0
         try:
             async with self.db.quietly() as session:
                 rows = (await session.execute(self._pending)).all()
-                try:
-                    # Pipelined: every publish of the batch is written to the
-                    # connection in order at once, then the acks are awaited.
-                    results = await asyncio.gather(
-                        *(self.bus.publish_raw(self.bus.subject(row.type), row.payload.encode(), row.event_id)
-                          for row in rows),
-                        return_exceptions=True,
-                    )
-                    for row, result in zip(rows, results):
-                        if isinstance(result, asyncio.CancelledError):
-                            raise result
-                        if isinstance(result, BaseException):
-                            log.warning("outbox relay: publishing %s failed: %s", row.type, type(result).__name__)
-                            break  # the rest goes out, in order, on the next pass
-                        published.append(row.position)
-                finally:
-                    # Mark what did go out even when a later publish failed.
-                    if published:
-                        await session.execute(self._mark, {"positions": published,
-                                                           "at": datetime.now(timezone.utc)})
+                if not rows:
+                    return 0
+                published, error = await self.bus.publish_many(
+                    [(self.bus.subject(row.type), row.payload.encode(), row.event_id) for row in rows])
+                if error is not None:  # the rest goes out, in order, on the next pass
+                    log.warning("outbox relay: publishing %s failed: %s",
+                                rows[published].type, type(error).__name__)
+                # Mark what did go out even when a later publish failed.
+                if published:
+                    await session.execute(self._mark, {"positions": [row.position for row in rows[:published]],
+                                                       "at": datetime.now(timezone.utc)})
         finally:
-            PUBLISHED.inc(len(published))
-        return len(published)
+            PUBLISHED.inc(published)
+        return published
 
 
 class Retention:

@@ -100,6 +100,36 @@ async def test_republishing_after_a_crash_is_dropped_by_jetstream(db, bus, bus_e
         assert len(await test_bus.published("aid.request.cancelled.v1")) == 1
 
 
+async def test_a_publish_that_fails_mid_batch_stops_the_batch_there_and_goes_again_next_pass(
+        db, bus, bus_env, caplog) -> None:
+    """Publishing is pipelined, so the event after a failed one may already
+    be stored: it is not marked, goes again with the failed one, and
+    JetStream's de-duplication keeps one copy."""
+    first, unroutable, third = _event(), _event(), _event()
+    async with db.transaction() as session:
+        for event in (first, unroutable, third):
+            await record_event(session, outbox, event)
+        # No stream takes this subject: JetStream has no responder for it.
+        await session.execute(update(outbox).where(outbox.c.event_id == str(unroutable.id))
+                              .values(type="nowhere.v1"))
+    relay = OutboxRelay(db, outbox, bus)
+    with caplog.at_level("WARNING", logger="heartline.outbox"):
+        assert await relay.publish_pending() == 1
+    assert "publishing nowhere.v1 failed: NoStreamResponseError" in caplog.text
+    async with db.connect() as session:
+        marked = dict((await session.execute(select(outbox.c.event_id, outbox.c.published_at))).all())
+    assert marked[str(first.id)] is not None
+    assert marked[str(unroutable.id)] is None and marked[str(third.id)] is None
+
+    async with db.transaction() as session:  # an operator fixes the row
+        await session.execute(update(outbox).where(outbox.c.event_id == str(unroutable.id))
+                              .values(type=unroutable.type))
+    assert await relay.publish_pending() == 2
+    async with TestBus(bus_env) as test_bus:
+        got = await test_bus.published("aid.request.cancelled.v1")
+    assert sorted(e["id"] for e in got) == sorted(str(e.id) for e in (first, unroutable, third))
+
+
 async def test_the_relay_loop_publishes_soon_after_commit(db, bus, bus_env) -> None:
     relay = OutboxRelay(db, outbox, bus, idle_seconds=30)  # only the commit hook can wake it
     passes: list[int] = []
