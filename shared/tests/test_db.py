@@ -104,3 +104,31 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced_once_it_sat_id
                 assert (await session.execute(text("SELECT 41 + 1"))).scalar_one() == 42
     finally:
         await db.dispose()
+
+
+async def test_statements_commit_one_by_one_and_transactions_stay_transactions(make_database) -> None:
+    """`statements()` draws on a pool of its own in autocommit; the main
+    pool's connections must never come back from it in autocommit."""
+    db = Database(await make_database("statements"))
+    woken: list[int] = []
+    db.after_commit(lambda: woken.append(1))
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with db.statements() as connection:
+            assert shared.db.autocommits(connection)
+            await connection.execute(counters.insert().values(name="a", n=1))
+            async with db.connect() as other:  # seen at once: it committed on its own
+                assert (await other.execute(select(counters.c.n))).scalars().all() == [1]
+            with pytest.raises(IntegrityError):
+                await connection.execute(counters.insert().values(name="a", n=2))
+        assert woken == [1]
+        with pytest.raises(IntegrityError):
+            async with db.transaction() as connection:
+                assert not shared.db.autocommits(connection)
+                await connection.execute(counters.insert().values(name="b", n=3))
+                await connection.execute(counters.insert().values(name="a", n=4))
+        async with db.connect() as connection:  # the first statement stayed; the transaction left nothing
+            assert (await connection.execute(select(counters.c.name, counters.c.n))).all() == [("a", 1)]
+    finally:
+        await db.dispose()
