@@ -30,8 +30,15 @@ PING_AFTER_IDLE_SECONDS = 5.0
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 20, max_overflow: int = 10) -> None:
+        """`pool_size` connections stay open (on PostgreSQL); a busy moment may
+        add `max_overflow` more, each closed when given back.  Keep the calls
+        usually in flight within `pool_size`: every connection opened costs
+        PostgreSQL a new backend process.  Churning them (~40 a second with 16
+        callers on a pool of 10) put intake's p99 at 80 ms instead of 30 ms in
+        bench_intake."""
         self.url = url
+        self.pool = dict(pool_size=pool_size, max_overflow=max_overflow)
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             _ensure_sqlite_dir(url)
@@ -39,7 +46,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
-            self.engine = _postgres_engine(url)
+            self.engine = _postgres_engine(url, **self.pool)
         self._autocommit_engine: AsyncEngine | None = None
         self._after_commit: list[Callable[[], None]] = []
 
@@ -75,7 +82,7 @@ class Database:
             # A pool of its own, whose connections are in autocommit from the
             # start: switching a shared pool's connection there and back costs
             # more CPU (~20 us a call) than the rest of the checkout.
-            self._autocommit_engine = _postgres_engine(self.url, isolation_level="AUTOCOMMIT")
+            self._autocommit_engine = _postgres_engine(self.url, isolation_level="AUTOCOMMIT", **self.pool)
             event.listen(self._autocommit_engine.sync_engine, "connect", _note_autocommit)
         async with self._autocommit_engine.connect() as connection:
             yield connection
@@ -113,7 +120,7 @@ def autocommits(connection: AsyncConnection) -> bool:
 
 
 def _postgres_engine(url: str, **options) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=10, **options)
+    engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     event.listen(engine.sync_engine, "connect", _note_checkin)  # new: no need to ping

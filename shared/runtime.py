@@ -40,7 +40,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.service = service
-        self.db = Database(database_url)
+        self.db = Database(database_url, settings.db_pool_size, settings.db_max_overflow)
         self.bus = Bus(settings, service)
         self.relay = OutboxRelay(self.db, outbox, self.bus)
         self.inbox = inbox

@@ -65,6 +65,18 @@ class ServiceSettings(BaseSettings):
         validation_alias=_env("HEARTLINE_RETRY_BASE_SECONDS", "retry_base_seconds"),
         description="First retry delay of a failed handler; doubles each time, at most 60 s.",
     )
+    db_pool_size: int = Field(
+        20,
+        ge=1,
+        validation_alias=_env("HEARTLINE_DB_POOL_SIZE", "db_pool_size"),
+        description="PostgreSQL connections a pool keeps open; size it to the calls in flight.",
+    )
+    db_max_overflow: int = Field(
+        10,
+        ge=0,
+        validation_alias=_env("HEARTLINE_DB_MAX_OVERFLOW", "db_max_overflow"),
+        description="Connections a busy pool may add, each closed after use (PostgreSQL forks a backend per new one).",
+    )
     run_migrations: bool = Field(
         True,
         validation_alias=_env("HEARTLINE_RUN_MIGRATIONS", "run_migrations"),

@@ -132,3 +132,26 @@ async def test_statements_commit_one_by_one_and_transactions_stay_transactions(m
             assert (await connection.execute(select(counters.c.name, counters.c.n))).all() == [("a", 1)]
     finally:
         await db.dispose()
+
+
+async def test_calls_in_flight_within_the_pool_reuse_its_connections(make_database) -> None:
+    """Beyond `pool_size` a connection is opened per use and closed after it:
+    a new PostgreSQL backend each time, which is why the pool is sized to
+    the calls in flight (HEARTLINE_DB_POOL_SIZE)."""
+    db = Database(await make_database("pool"), pool_size=8, max_overflow=4)
+    try:
+        async def backend() -> int:
+            async with db.statements() as connection:
+                return (await connection.execute(text("SELECT pg_backend_pid() FROM pg_sleep(0.02)"))).scalar_one()
+
+        async def bursts(width: int) -> set[int]:
+            seen: set[int] = set()
+            for _ in range(5):
+                seen.update(await asyncio.gather(*(backend() for _ in range(width))))
+            return seen
+
+        assert len(await bursts(8)) == 8  # opened once, then reused
+        assert len(await bursts(12)) > 12  # the four beyond the pool are new every burst
+        assert db._autocommit_engine.pool.size() == 8
+    finally:
+        await db.dispose()
