@@ -15,6 +15,7 @@ Run: .venv/bin/python -m tests.benchmarks intake
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -42,11 +43,12 @@ ROUNDS = int(os.environ.get("BENCH_INTAKE_ROUNDS", "4"))
 CONCURRENCY = int(os.environ.get("BENCH_INTAKE_CONCURRENCY", "16"))
 
 
-def minimal_app(database_url: str, nats_url: str, subject: str, stream: str) -> FastAPI:
-    """What the comparison is against: insert one row, publish, answer."""
+def minimal_app(database_url: str, nats_url: str, subject: str, stream: str, pool: dict) -> FastAPI:
+    """What the comparison is against: insert one row, publish, answer (with
+    the same connection pool as intake's)."""
     metadata = MetaData()
     rows = Table("requests", metadata, Column("id", String(36), primary_key=True), Column("body", Text))
-    engine = create_async_engine(database_url, pool_size=10)
+    engine = create_async_engine(database_url, **pool)
     state: dict = {}
 
     async def lifespan(_app):
@@ -117,7 +119,7 @@ class Tally:
         self.rates: list[float] = []
         self.draining = 0.0
         self.cpu = 0.0
-        self.servers: dict[str, float] = {}
+        self.machine: dict[str, float] = {}
 
     def add(self, ok: int, latencies: list[float], errors: int, seconds: float, draining: float = 0.0) -> None:
         self.draining += draining
@@ -128,15 +130,18 @@ class Tally:
         self.rates.append(ok / seconds)
 
 
-def server_cpu() -> dict[str, float]:
-    """CPU seconds used so far by the local PostgreSQL and NATS processes
-    (Linux /proc; empty elsewhere, or where they run on another host)."""
+async def machine(probe: asyncpg.Connection) -> dict[str, float]:
+    """Running totals: CPU seconds of the local PostgreSQL and NATS processes
+    and the seconds this process waited for a CPU (Linux /proc; absent
+    elsewhere), WAL bytes written and connections opened on PostgreSQL
+    (read on `probe`, which stays open so as not to count itself)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    used: dict[str, float] = {}
+    totals: dict[str, float] = {}
     try:
         pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        tasks = os.listdir("/proc/self/task")
     except OSError:
-        return used
+        pids, tasks = [], []
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -147,29 +152,40 @@ def server_cpu() -> dict[str, float]:
         server = "postgres" if name.startswith("postgres") else "nats" if name == "nats-server" else None
         if server:
             fields = stat[stat.rindex(")") + 2:].split()
-            used[server] = used.get(server, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return used
+            totals[server] = totals.get(server, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                totals["waited"] = totals.get("waited", 0.0) + int(f.read().split()[1]) / 1e9
+        except OSError:
+            continue
+    row = await probe.fetchrow("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS wal, "
+                               "(SELECT sum(sessions) FROM pg_stat_database) AS connections")
+    totals["wal"] = float(row["wal"])
+    totals["connections"] = float(row["connections"])
+    return totals
 
 
-async def unpublished(database: str) -> int:
-    conn = await asyncpg.connect(database)
-    try:
-        return await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-    finally:
-        await conn.close()
-
-
-async def intake_round(client: httpx.AsyncClient, headers: dict[str, str], database: str,
+async def intake_round(client: httpx.AsyncClient, headers: dict[str, str], outbox: asyncpg.Connection,
                        seconds: float, idempotency: bool) -> tuple[int, list[float], int, float, float]:
     """A load round, then until the relay has published all it took: the
     time counted is both, so intake's rate includes its publishing."""
     started = time.perf_counter()
     ok, latencies, errors = await load(client, headers, seconds, idempotency)
     loaded = time.perf_counter()
-    while await unpublished(database):
+    while await outbox.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
         await asyncio.sleep(0.02)
     done = time.perf_counter()
     return ok, latencies, errors, done - started, done - loaded
+
+
+@contextlib.asynccontextmanager
+async def _connection(url: str):
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def run() -> None:
@@ -181,7 +197,6 @@ async def run() -> None:
     for name in names:
         await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    intake_db = with_database(plain, names[0])
     tag = uuid.uuid4().hex[:8]
     bus_env = {"NATS_URL": nats_url, "HEARTLINE_BUS_PREFIX": f"b{tag}.", "HEARTLINE_STREAM": f"B{tag.upper()}"}
     tallies = {"intake": Tally(), "no idem": Tally(), "minimal": Tally()}
@@ -190,17 +205,19 @@ async def run() -> None:
         settings = settings_for(IntakeSettings, bus_env, with_database(admin_url, names[0]),
                                 rate_limit_per_second=1e6, rate_limit_burst=1_000_000)
         minimal = minimal_app(with_database(admin_url, names[1]), nats_url,
-                              f"b{tag}.aid.request.received.v1", f"B{tag.upper()}")
+                              f"b{tag}.aid.request.received.v1", f"B{tag.upper()}",
+                              dict(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow))
         intake = create_app(settings)
         gc.collect()
         gc.freeze()  # as shared/serve.py does before serving
         async with serve_in_process(intake) as admin, \
+                _connection(plain) as probe, _connection(with_database(plain, names[0])) as outbox, \
                 minimal.router.lifespan_context(minimal), \
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=minimal), base_url="http://m") as client:
             partner_id = (await admin.post("/v1/partners", json={"name": "bench"})).json()["id"]
             key = (await admin.post(f"/v1/partners/{partner_id}/keys")).json()["key"]
             partner = {"Authorization": f"Bearer {key}"}
-            await intake_round(admin, partner, intake_db, 1.0, True)  # warm up
+            await intake_round(admin, partner, outbox, 1.0, True)  # warm up
             await load(client, {}, 1.0)
             # Interleaved rounds, so that a change in the machine's load over
             # the run falls on every variant alike.
@@ -208,17 +225,17 @@ async def run() -> None:
                 order = ["intake", "minimal", "no idem"]
                 for name in order[n % 3:] + order[:n % 3]:
                     cpu = time.process_time()
-                    servers = server_cpu()
+                    before = await machine(probe)
                     if name == "minimal":
                         ok, latencies, errors = await load(client, {}, round_seconds)
                         tallies[name].add(ok, latencies, errors, round_seconds)
                     else:
-                        tallies[name].add(*await intake_round(admin, partner, intake_db, round_seconds,
+                        tallies[name].add(*await intake_round(admin, partner, outbox, round_seconds,
                                                               idempotency=name == "intake"))
                     tallies[name].cpu += time.process_time() - cpu
-                    for server, seconds in server_cpu().items():
-                        tallies[name].servers[server] = (tallies[name].servers.get(server, 0.0)
-                                                         + seconds - servers.get(server, 0.0))
+                    for figure, value in (await machine(probe)).items():
+                        tallies[name].machine[figure] = (tallies[name].machine.get(figure, 0.0)
+                                                         + value - before.get(figure, 0.0))
         figures = {name: summary(name, t.ok, t.latencies, t.errors, t.seconds) for name, t in tallies.items()}
         print(f"(of intake's time, waiting for the relay to publish the rest after the load: "
               f"{tallies['intake'].draining:.2f}s of {tallies['intake'].seconds:.1f}s; "
@@ -228,9 +245,15 @@ async def run() -> None:
         cpu = {name: t.cpu / max(t.ok, 1) * 1000 for name, t in tallies.items()}
         print("CPU per accepted call: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items())
               + f"; minimal/intake {cpu['minimal'] / cpu['intake']:.2f}")
+        # What the machine did for each: PostgreSQL's and NATS's CPU, WAL
+        # written, PostgreSQL connections opened, and how long this process
+        # was ready to run but waited for a CPU (all per accepted call).
         for name, t in tallies.items():
-            print(f"  servers' CPU per accepted call, {name}: "
-                  + ", ".join(f"{server} {s / max(t.ok, 1) * 1000:.2f} ms" for server, s in sorted(t.servers.items())))
+            per = {figure: value / max(t.ok, 1) for figure, value in t.machine.items()}
+            print(f"  {name}: postgres {per.get('postgres', 0) * 1000:.2f} ms CPU, "
+                  f"nats {per.get('nats', 0) * 1000:.2f} ms CPU, WAL {per.get('wal', 0):.0f} B, "
+                  f"new connections {per.get('connections', 0) * 1000:.1f} per 1000, "
+                  f"waited for a CPU {per.get('waited', 0) * 1000:.2f} ms")
         rounds = [i / m for i, m in zip(tallies["intake"].rates, tallies["minimal"].rates)]
         print(f"rate ratio intake/minimal: {figures['intake'][0] / figures['minimal'][0]:.2f}  (goal >= 0.9)"
               f"   per round: median {statistics.median(rounds):.2f}, "
