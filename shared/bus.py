@@ -125,8 +125,9 @@ class Bus:
         the error that stopped the rest; those go again on the next call, and
         JetStream drops a repeat of a `Nats-Msg-Id` inside its de-duplication
         window.  Straight through nats-py's asynchronous JetStream publish:
-        FastStream's publish path costs half as much again per message, and
-        its middlewares have nothing to do for the outbox relay."""
+        FastStream's publish path cost about twice the CPU per message
+        (47-74 us against 26-33 us, pipelined in batches of 64), and its
+        middlewares have nothing to do for the outbox relay."""
         js = self.broker.config.connection_state.stream
         sent: list[asyncio.Future] = []
         error: BaseException | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta, timezone
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -205,12 +205,13 @@ def _unauthorized(detail: str) -> Problem:
 M = TypeVar("M", bound=BaseModel)
 
 
-async def json_body(request: Request, model: type[M], earlier: list[dict[str, Any]] = ()) -> M:
+async def json_body(request: Request, model: type[M], earlier: Sequence[dict[str, Any]] = ()) -> M:
     """The request's JSON body as `model`, parsed and validated in one pass
-    by pydantic.  For the busiest doors: FastAPI's own body handling parses
-    to Python objects first and validates those, which costs several times
-    more.  Errors, with the `earlier` ones the door found in its headers, are
-    answered together as FastAPI answers them, naming each field."""
+    by pydantic.  For the busiest doors: FastAPI parses the body to Python
+    objects first and validates those, and its dependency solving around
+    that cost ~0.1 ms of intake's ~1.2 ms call.  Errors, with the `earlier`
+    ones the door found in its headers, are answered together as FastAPI
+    answers them, naming each field."""
     content_type = request.headers.get("content-type")
     if content_type and not _is_json(content_type):
         raise Problem(415, "Unsupported Media Type", "send the body as application/json",
@@ -233,10 +234,11 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def json_body_doc(model: type[BaseModel], headers: list[dict[str, Any]] = ()) -> dict[str, Any]:
-    """`openapi_extra` for a door that reads its body with `json_body` (and
-    `headers` itself): documents what FastAPI would have from a signature.
-    The app must list `model` in `document_schemas`."""
+def json_body_doc(model: type[BaseModel], headers: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """`openapi_extra` for a door that reads its body with `json_body`, its
+    `headers` and its bearer token (`BearerAuth.of`) itself: documents what
+    FastAPI would have from a signature.  The app must list `model` in
+    `document_schemas`."""
     return {
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
