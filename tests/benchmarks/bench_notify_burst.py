@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
 import nats
@@ -26,8 +25,9 @@ from services.notify.app import create_app
 from services.notify.settings import NotifySettings
 from shared.contracts import MemberCheckinMissingV1
 from tests.support.bus import TestBus
-from tests.support.inprocess import serve_in_process, settings_for
+from tests.support.httpserver import LocalHttpServer, Request
 from tests.support.infra import find_nats, find_postgres, with_database
+from tests.support.inprocess import serve_in_process, settings_for
 
 EVENTS = int(os.environ.get("BENCH_NOTIFY_EVENTS", "2000"))
 RATE = float(os.environ.get("BENCH_NOTIFY_RATE", "50"))
@@ -37,27 +37,17 @@ class TimestampingGateway:
     def __init__(self) -> None:
         self.arrivals: list[tuple[float, str]] = []
         self.lock = threading.Lock()
-        gateway = self
+        self.http = LocalHttpServer(self._answer, backlog=512)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                with gateway.lock:
-                    gateway.arrivals.append((time.monotonic(), body["to"]))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        ThreadingHTTPServer.request_queue_size = 512
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> None:
+        body = json.loads(request.body())
+        with self.lock:
+            self.arrivals.append((time.monotonic(), body["to"]))
+        request.reply(200)
 
     @property
     def sms_url(self) -> str:
-        return f"json://127.0.0.1:{self.http.server_address[1]}/sms?:to={{to}}"
+        return f"json://{self.http.address}/sms?:to={{to}}"
 
     def count(self) -> int:
         with self.lock:
@@ -108,7 +98,7 @@ async def run() -> None:
             log = await client.get("/v1/deliveries", params={"limit": 1})
             sent = await client.get("/v1/deliveries", params={"limit": 1, "status": "sent"})
     finally:
-        gateway.http.shutdown()
+        gateway.http.stop()
         conn = await asyncpg.connect(plain)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()

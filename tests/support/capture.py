@@ -7,7 +7,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .httpserver import LocalHttpServer, Request
 
 
 @dataclass
@@ -21,36 +22,25 @@ class CaptureServer:
         self.messages: list[Captured] = []
         self.fail_next = 0  # answer this many posts with 500
         self._lock = threading.Lock()
-        capture = self
+        self.http: LocalHttpServer | None = None
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                with capture._lock:
-                    if capture.fail_next > 0:
-                        capture.fail_next -= 1
-                        self.send_response(500)
-                        self.end_headers()
-                        return
-                    try:
-                        body = json.loads(raw or b"{}")
-                    except ValueError:
-                        body = {"raw": raw.decode(errors="replace")}
-                    capture.messages.append(Captured(self.path.split("?")[0], body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, request: Request) -> None:
+        raw = request.body()
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                request.reply(500)
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {"raw": raw.decode(errors="replace")}
+            self.messages.append(Captured(request.path.split("?")[0], body))
+        request.reply(200)
 
     @property
     def url(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.http.address
 
     def sms_url(self) -> str:
         return f"json://{self.url}/sms?:to={{to}}"
@@ -59,12 +49,11 @@ class CaptureServer:
         return f"json://{self.url}/chat/{name}"
 
     def start(self) -> "CaptureServer":
-        self.thread.start()
+        self.http = LocalHttpServer(self._answer)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def at(self, path: str) -> list[Captured]:
         with self._lock:

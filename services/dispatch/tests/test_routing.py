@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
@@ -13,6 +12,7 @@ import pytest
 
 from services.dispatch.matching import Candidate
 from services.dispatch.routing import FALLBACKS, RoutingError, TravelTimes, by_travel_time, durations_from, table_url
+from tests.support.httpserver import LocalHttpServer, Request
 
 from .conftest import coordinator_headers, request_event, team_event
 
@@ -27,35 +27,22 @@ class FakeOsrm:
         self.body: object | None = None
         self.delay = 0.0
         self.asked: list[str] = []
-        fake = self
+        self.http = LocalHttpServer(self._answer)
+        self.url = self.http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                fake.asked.append(self.path)
-                if fake.delay:
-                    threading.Event().wait(fake.delay)
-                url = urlsplit(self.path)
-                points = url.path.rsplit("/", 1)[1].split(";")
-                sources = [int(i) for i in parse_qs(url.query)["sources"][0].split(";")]
-                body = fake.body if fake.body is not None else {
-                    "code": "Ok", "durations": [[fake.seconds_by_point.get(points[i])] for i in sources]}
-                raw = json.dumps(body).encode()
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> None:
+        self.asked.append(request.path)
+        if self.delay:
+            threading.Event().wait(self.delay)
+        url = urlsplit(request.path)
+        points = url.path.rsplit("/", 1)[1].split(";")
+        sources = [int(i) for i in parse_qs(url.query)["sources"][0].split(";")]
+        body = self.body if self.body is not None else {
+            "code": "Ok", "durations": [[self.seconds_by_point.get(points[i])] for i in sources]}
+        request.reply(self.status, json.dumps(body).encode(), "application/json")
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import inspect
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from services.intake import webhooks
 from tests.support.bus import TestBus
+from tests.support.httpserver import LocalHttpServer, Request
 from tests.support.system import request_body
 
 from .conftest import new_partner
@@ -25,29 +25,20 @@ class Receiver:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.fail_next = fail_next
         self.lock = threading.Lock()
-        receiver = self
+        self.http = LocalHttpServer(self._answer)
+        self.url = f"{self.http.url}/hook"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    failing = receiver.fail_next > 0
-                    receiver.fail_next -= failing
-                    if not failing:
-                        receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, raw))
-                self.send_response(500 if failing else 204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> None:
+        raw = request.body()
+        with self.lock:
+            failing = self.fail_next > 0
+            self.fail_next -= failing
+            if not failing:
+                self.received.append(({k.lower(): v for k, v in request.headers.items()}, raw))
+        request.reply(500 if failing else 204)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def payloads(self) -> list[dict]:
         with self.lock:

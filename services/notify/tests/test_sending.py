@@ -11,12 +11,12 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from uuid import uuid4
 
 import pytest
 
 from tests.support.capture import wait_until
+from tests.support.httpserver import LocalHttpServer, Request
 
 from .conftest import REQUESTER_PHONE, request_received
 
@@ -64,34 +64,25 @@ class SlowFirstServer:
         self.received: list[dict] = []
         self.calls = 0
         self.release = threading.Event()
-        server = self
+        self.hold_seconds = hold_seconds
+        self.http = LocalHttpServer(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                server.calls += 1
-                if server.calls == 1:
-                    server.release.wait(hold_seconds)
-                else:
-                    server.received.append(json.loads(raw))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self.thread.start()
+    def _answer(self, request: Request) -> None:
+        raw = request.body()
+        self.calls += 1
+        if self.calls == 1:
+            self.release.wait(self.hold_seconds)
+        else:
+            self.received.append(json.loads(raw))
+        request.reply(200)
 
     @property
     def sms_url(self) -> str:
-        return f"json://127.0.0.1:{self.http.server_address[1]}/sms?:to={{to}}"
+        return f"json://{self.http.address}/sms?:to={{to}}"
 
     def stop(self) -> None:
         self.release.set()
-        self.http.shutdown()
-        self.http.server_close()
+        self.http.stop()
 
 
 @pytest.fixture
