@@ -18,7 +18,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, exc, text
+from sqlalchemy import Table, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # A pooled connection idle longer than this is pinged before use, so that one
@@ -57,19 +58,19 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction: committed when the block
         ends, rolled back if it raises."""
-        async with self.quietly() as connection:
+        async with self.transaction_without_events() as connection:
             yield connection
         self._committed()
 
     @asynccontextmanager
-    async def quietly(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction_without_events(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that does not run the after-commit hooks: for work
         that never records events (it need not wake the outbox relay)."""
         async with self.engine.begin() as connection:
             yield connection
 
     @asynccontextmanager
-    async def statements(self) -> AsyncIterator[AsyncConnection]:
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection on which each statement commits on its own (PostgreSQL
         autocommit), then the after-commit hooks: for a use case whose write is
         one atomic statement, it saves the BEGIN and COMMIT round trips.  On
@@ -114,8 +115,14 @@ class Database:
         await asyncio.to_thread(command.upgrade, config, "head")
 
 
+def insert_for(connection: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """INSERT in the connection's own dialect, for its ON CONFLICT clauses."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def autocommits(connection: AsyncConnection) -> bool:
-    """True on a connection from `Database.statements()` (PostgreSQL)."""
+    """True on a connection from `Database.autocommit()` (PostgreSQL)."""
     return connection.info.get("autocommit", False)
 
 

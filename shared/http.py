@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timedelta, timezone
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import jwt
@@ -16,8 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel, ValidationError
 from prometheus_client import make_asgi_app
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("heartline.http")
@@ -127,6 +127,11 @@ class Principal:
         return self.is_admin or community in self.communities
 
 
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Problem(403, "Forbidden", "only an admin may do this")
+
+
 TokenResolver = Callable[[Request, str], Awaitable[Principal | None]]
 
 _bearer = HTTPBearer(auto_error=False)
@@ -137,7 +142,7 @@ def issue_coordinator_token(
     secret: str, subject: str, role: str, communities: list[str] | frozenset[str], ttl: timedelta
 ) -> str:
     """A signed token (JWT, HS256) that every service accepts without a lookup."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     claims = {"iss": _TOKEN_ISSUER, "sub": subject, "role": role,
               "communities": sorted(communities), "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm="HS256")

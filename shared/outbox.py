@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
 from sqlalchemy import (
@@ -151,7 +151,7 @@ class OutboxRelay:
         """Publishes one batch in order; returns how many went out."""
         published = 0
         try:
-            async with self.db.quietly() as session:
+            async with self.db.transaction_without_events() as session:
                 rows = (await session.execute(self._pending)).all()
                 if not rows:
                     return 0
@@ -163,7 +163,7 @@ class OutboxRelay:
                 # Mark what did go out even when a later publish failed.
                 if published:
                     await session.execute(self._mark, {"positions": [row.position for row in rows[:published]],
-                                                       "at": datetime.now(timezone.utc)})
+                                                       "at": datetime.now(UTC)})
         finally:
             PUBLISHED.inc(published)
         return published
@@ -185,8 +185,8 @@ class Retention:
 
     async def prune(self, now: datetime | None = None) -> tuple[int, int]:
         """(outbox rows, inbox records) deleted."""
-        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=self.days)
-        async with self.db.quietly() as session:
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.days)
+        async with self.db.transaction_without_events() as session:
             published = await session.execute(delete(self.outbox).where(self.outbox.c.published_at < cutoff))
             processed = await session.execute(delete(self.inbox).where(self.inbox.c.processed_at < cutoff))
         if published.rowcount or processed.rowcount:

@@ -86,7 +86,7 @@ class ServiceSettings(BaseSettings):
     port: int
 
     @model_validator(mode="after")
-    def _production_needs_secrets(self) -> "ServiceSettings":
+    def _production_needs_secrets(self) -> ServiceSettings:
         if self.environment == "production":
             for name, value in (("HEARTLINE_ADMIN_TOKEN", self.admin_token),
                                 ("HEARTLINE_TOKEN_SECRET", self.token_secret)):

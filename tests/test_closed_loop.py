@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from services.notify.replies import sign
-from tests.support.capture import wait_until
 from tests.support.system import System, request_body, running_system, team_body
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

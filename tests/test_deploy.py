@@ -51,6 +51,8 @@ def test_migrate_command_creates_the_schema(service: str, tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", f"services.{service}", "migrate"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    tables = subprocess.run([sys.executable, "-c", f"import sqlite3; print(sorted(r[0] for r in sqlite3.connect({str(database)!r}).execute(\"select name from sqlite_master where type='table'\")))"],
+    listing = (f"import sqlite3; print(sorted(r[0] for r in sqlite3.connect({str(database)!r})"
+               ".execute(\"select name from sqlite_master where type='table'\")))")
+    tables = subprocess.run([sys.executable, "-c", listing],
                             capture_output=True, text=True).stdout
     assert "outbox" in tables and "processed_events" in tables and "alembic_version" in tables

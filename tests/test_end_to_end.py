@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.capture import wait_until
 from tests.support.system import System, request_body, running_system, team_body
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

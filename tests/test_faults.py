@@ -10,10 +10,11 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.capture import CaptureServer, wait_until
+from tests.support.capture import CaptureServer
 from tests.support.infra import NatsServer
 from tests.support.processes import SERVICES, ServiceProcess
 from tests.support.system import ADMIN_TOKEN, AUTH, System, request_body, team_body
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -93,7 +93,7 @@ class Area:
     bound_km: float  # every point of the area is within this of the center
 
     @classmethod
-    def from_geojson(cls, geojson: dict) -> "Area":
+    def from_geojson(cls, geojson: dict) -> Area:
         """Raises ValueError for anything that is not a valid GeoJSON Polygon."""
         if not isinstance(geojson, dict) or geojson.get("type") != "Polygon":
             raise ValueError("area must be a GeoJSON Polygon")
@@ -386,7 +386,7 @@ def assign_jointly(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnaps
     for j, team in enumerate(slots):
         column_of.setdefault(team.id, []).append(j)
     for i, request in enumerate(requests):
-        for team_id, columns in column_of.items():
+        for columns in column_of.values():
             d = _feasible(request, slots[columns[0]], margin_km)
             if d is not None:
                 cost[i, columns] = d
@@ -399,7 +399,7 @@ def assign_jointly(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnaps
     cost[~feasible] = penalty
     rows, cols = linear_sum_assignment(cost)
     return [Pairing(requests[i].id, slots[j].id, float(cost[i, j]))
-            for i, j in zip(rows, cols) if feasible[i, j]]
+            for i, j in zip(rows, cols, strict=True) if feasible[i, j]]
 
 
 def assign_backlog(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnapshot],

@@ -103,7 +103,7 @@ class TravelTimes:
         seconds = await self.seconds(request, [bases[c.team_id] for c in candidates])
         if seconds is None:
             return list(candidates), {}
-        return by_travel_time(candidates, seconds), {c.team_id: t for c, t in zip(candidates, seconds)}
+        return by_travel_time(candidates, seconds), {c.team_id: t for c, t in zip(candidates, seconds, strict=True)}
 
 
 def travel_times(base_url: str | None, profile: str, timeout_seconds: float) -> TravelTimes | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.runtime import Runtime
 from shared.waiting import wake_or_timeout
@@ -44,7 +44,7 @@ class QueueSweeper:
 
     async def sweep(self) -> None:
         db = self.runtime.db
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with db.transaction() as session:
             await service.expire_offers(session, now)
         async with db.transaction() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -84,7 +84,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def conflict(what: str, current: str, **extra: Any) -> Problem:
@@ -114,8 +114,8 @@ async def apply_team_change(session: AsyncConnection, event: TeamChangedV1) -> b
     snapshot = _snapshot_from(values, open_tasks=0)
     cells: dict[int, bool] = {}
     if team.status != "deleted":
-        cells = {c: False for c in cells_for_team(snapshot, WIDEN_MARGIN_KM)}
-        cells.update({c: True for c in cells_for_team(snapshot)})
+        cells = dict.fromkeys(cells_for_team(snapshot, WIDEN_MARGIN_KM), False)
+        cells.update(dict.fromkeys(cells_for_team(snapshot), True))
     return await store.upsert_team(session, values, cells)
 
 
@@ -776,7 +776,7 @@ async def stats(session: AsyncConnection, principal: Principal) -> dict:
 
 
 def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _check_scope(principal: Principal, request, team_community: str | None = None) -> None:

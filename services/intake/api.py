@@ -126,7 +126,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         check_rate(limiter, caller)
         idempotency_key, errors = _idempotency_key(request)
         body = await json_body(request, model, earlier=errors)
-        async with runtime.db.statements() as session:
+        async with runtime.db.autocommit() as session:
             submission = await service.submit(
                 session, caller, intake_of(body), settings,
                 idempotency_key=idempotency_key, fingerprint_of=body.model_dump(mode="json"))

@@ -5,7 +5,8 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path as PathParam, Request
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
@@ -97,7 +98,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
                           form_token=token or secrets.token_urlsafe(16))
         resident = Principal(role="resident", subject=f"qr:{code}")
         try:
-            async with runtime.db.statements() as session:
+            async with runtime.db.autocommit() as session:
                 submission = await service.submit(
                     session, resident, service.Intake.from_partner(body), settings,
                     idempotency_key=token, fingerprint_of=body.model_dump(mode="json"))

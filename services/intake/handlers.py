@@ -53,11 +53,11 @@ async def deliver_webhooks(runtime: Runtime, settings: IntakeSettings) -> None:
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds,
                                  follow_redirects=False) as http:
         while True:
-            async with runtime.db.quietly() as session:
+            async with runtime.db.transaction_without_events() as session:
                 due = await service.claim_due_webhooks(session, lease)
             for delivery in due:
                 status, error = await _post(http, delivery)
-                async with runtime.db.quietly() as session:
+                async with runtime.db.transaction_without_events() as session:
                     await service.webhook_attempted(session, delivery, status, error, settings)
                 log.info("webhook delivery %s: %s", delivery.id, status or error)
             if not due:

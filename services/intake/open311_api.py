@@ -2,7 +2,7 @@
 Errors here use the spec's format, not problem details."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -101,7 +101,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         if body.category not in CATALOGUE:  # unreachable: the model checks the code
             return _errors(fmt, 400, ["service_code: not found"])
         try:
-            async with runtime.db.statements() as session:
+            async with runtime.db.autocommit() as session:
                 submission = await service.submit(session, caller, service.Intake.from_partner(body), settings)
         except Problem as problem:
             return _problem(fmt, problem)
@@ -144,7 +144,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
             return _errors(fmt, 400, errors)
         if not ids:  # the default window is the last 90 days
             if start is None:
-                start = (end or datetime.now(timezone.utc)) - MAX_SPAN
+                start = (end or datetime.now(UTC)) - MAX_SPAN
         async with runtime.db.transaction() as session:
             rows = await service.open311_requests(
                 session, caller, ids=ids, codes=codes, statuses=statuses, start=start, end=end)

@@ -61,7 +61,7 @@ class LocationIn(Strict):
     community: CommunityCode | None = None
 
     @model_validator(mode="after")
-    def _somewhere(self) -> "LocationIn":
+    def _somewhere(self) -> LocationIn:
         if (self.lat is None) != (self.lon is None):
             raise ValueError("give both lat and lon, or neither")
         if self.lat is None and (self.community is None or self.address is None):

@@ -6,8 +6,8 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
@@ -69,7 +69,7 @@ def _new_reference() -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def owner_of(principal: Principal) -> str:
@@ -123,7 +123,7 @@ class Intake:
     operator_notes: str | None = None
 
     @classmethod
-    def from_partner(cls, body: RequestIn) -> "Intake":
+    def from_partner(cls, body: RequestIn) -> Intake:
         return cls(
             category=body.category, description=body.description,
             lat=body.location.lat, lon=body.location.lon, address=body.location.address,
@@ -135,7 +135,7 @@ class Intake:
         )
 
     @classmethod
-    def from_hotline(cls, body: HotlineCallIn) -> "Intake":
+    def from_hotline(cls, body: HotlineCallIn) -> Intake:
         return cls(
             category=body.category, description=body.description,
             lat=body.location.lat, lon=body.location.lon, address=body.location.address,
@@ -143,7 +143,7 @@ class Intake:
             vulnerabilities=tuple(dict.fromkeys(body.vulnerabilities)), people=body.people,
             source="hotline", name=body.caller.name, phone=body.caller.phone,
             locale=body.caller.locale, preferred_channel=body.caller.preferred_channel,
-            external_id=body.external_id, operator_id=body.operator_id, call_at=body.call_at.astimezone(timezone.utc),
+            external_id=body.external_id, operator_id=body.operator_id, call_at=body.call_at.astimezone(UTC),
             operator_notes=body.notes,
         )
 
@@ -197,7 +197,7 @@ async def submit(
     from the same owner is the same request (200).
 
     On PostgreSQL the write is one atomic statement, so doors run this on
-    `Database.statements()` (no BEGIN/COMMIT round trips); the one follow-up
+    `Database.autocommit()` (no BEGIN/COMMIT round trips); the one follow-up
     write, on a taken external id, is healed by a retry (see _replay)."""
     owner = owner or owner_of(principal)
     idempotency = None
@@ -666,7 +666,7 @@ async def seconds_until_next_webhook(session: AsyncConnection) -> float | None:
     if due is None:
         return None
     if due.tzinfo is None:
-        due = due.replace(tzinfo=timezone.utc)
+        due = due.replace(tzinfo=UTC)
     return max(0.0, (due - _now()).total_seconds())
 
 

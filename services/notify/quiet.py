@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -26,4 +26,4 @@ def quiet_until(now: datetime, start: time | None, end: time | None, zone: ZoneI
         day = local.date() + timedelta(days=1) if clock >= start else local.date()
     if not inside:
         return None
-    return datetime.combine(day, end, tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)

@@ -73,6 +73,6 @@ class SlidingWindowLimiter:
     async def acquire(self) -> _Send:
         """Waits until a send may start and counts it; call `finish` when the
         provider call returns (or fails)."""
-        while (send := self.start()) is None:
+        while (send := self.start()) is None:  # noqa: ASYNC110 - it waits for time to pass, not for an event
             await asyncio.sleep(self.delay())
         return send

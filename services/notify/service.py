@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from uuid import UUID, uuid4
@@ -26,8 +26,8 @@ from shared.contracts import (
     RequestStatusChangedV1,
     TeamChangedV1,
 )
-from shared.http import not_found
 from shared.contracts.requests import RequestSlaBreachedV1
+from shared.http import not_found
 from shared.outbox import record_event
 
 from . import store
@@ -51,13 +51,13 @@ class ContactUnknown(Exception):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything notify stores is UTC.
     if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -521,7 +521,7 @@ async def send_due(
         return SendRound(0, min(limiters[c].delay() for c in channels if c in limiters))
     rows = await store.due_deliveries(session, n.now(), limit, ready)
     opted_out = await store.opted_out_among(session, [r.address for r in rows if r.channel == "sms"])
-    handled, going, per_channel = 0, [], {c: 0 for c in channels}
+    handled, going, per_channel = 0, [], dict.fromkeys(channels, 0)
     for row in rows:
         if row.channel == "sms" and row.address in opted_out:
             await store.update_delivery(session, row.id, dict(status="suppressed",
@@ -548,7 +548,7 @@ async def send_due(
 
     errors = await asyncio.gather(*(send(row) for row in going))
     s = n.settings
-    for row, error in zip(going, errors):
+    for row, error in zip(going, errors, strict=True):
         attempts = row.attempts + 1
         if error is None:
             await store.update_delivery(session, row.id, dict(

@@ -202,7 +202,7 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             from shared.http import FieldError, Problem
-            raise Problem(422, "Invalid CSV", "the file must be UTF-8", [FieldError("body", "not UTF-8")])
+            raise Problem(422, "Invalid CSV", "the file must be UTF-8", [FieldError("body", "not UTF-8")]) from None
         async with db.transaction() as session:
             return await service.import_csv(session, caller, kind, text, clock(), cfg)
 

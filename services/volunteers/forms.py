@@ -8,17 +8,16 @@ from datetime import datetime
 from html import escape
 
 from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from shared.http import Problem
-from fastapi.responses import HTMLResponse
-
 from shared.runtime import Runtime
 
 from . import service
 from .schemas import CheckinStatus, RegistrationIn
-from .skills import SKILL_CATEGORIES
 from .settings import VolunteersSettings
+from .skills import SKILL_CATEGORIES
 
 _PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>

@@ -91,7 +91,7 @@ class IntervalIn(Strict):
     reason: str | None = Field(None, max_length=200)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "IntervalIn":
+    def _ordered(self) -> IntervalIn:
         naive = [d.tzinfo is None for d in (self.starts_at, self.ends_at)]
         if naive[0] != naive[1]:
             raise ValueError("starts_at and ends_at must both carry an offset or both not")
@@ -298,7 +298,7 @@ class CoordinatorIn(Strict):
         return None if phone is None else e164(phone)
 
     @model_validator(mode="after")
-    def _scoped(self) -> "CoordinatorIn":
+    def _scoped(self) -> CoordinatorIn:
         if self.role == "coordinator" and not self.communities:
             raise ValueError("a coordinator needs at least one community")
         return self

@@ -5,7 +5,7 @@ shift-boundary publisher and the tests can drive time."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -118,7 +118,7 @@ async def refresh_team(session: AsyncConnection, row, now: datetime, cfg: Volunt
 
 def _differs(old, new) -> bool:
     if isinstance(old, datetime) and isinstance(new, datetime):
-        return old.astimezone(timezone.utc) != new.astimezone(timezone.utc)
+        return old.astimezone(UTC) != new.astimezone(UTC)
     return old != new
 
 
@@ -527,7 +527,7 @@ async def award_completion(session: AsyncConnection, event: RequestStatusChanged
     active = await store.team_members(session, team.id, active_only=True)
     if not active or points == 0:
         return 0
-    at = data.changed_at if data.changed_at.tzinfo else data.changed_at.replace(tzinfo=timezone.utc)
+    at = data.changed_at if data.changed_at.tzinfo else data.changed_at.replace(tzinfo=UTC)
     schedule = schedule_of(team)
     covered = shifts.coverage(schedule, at)
     latest = await store.latest_checkins(session, [m.id for m in active])
@@ -694,7 +694,7 @@ async def import_csv(session: AsyncConnection, principal: Principal, kind: str, 
             document = additions.setdefault(team.id, dict(team.schedule or {}))
             part = {"weekly": "weekly", "one_off": "one_off", "exception": "exceptions"}[raw["kind"]]
             document[part] = [*document.get(part, []), model.model_dump(mode="json")]
-        for team_id, document in additions.items():
+        for document in additions.values():
             if sum(len(document.get(p, [])) for p in ("weekly", "one_off", "exceptions")) > 1200:
                 raise Problem(422, "Invalid CSV", "a team's schedule would exceed 1200 parts; nothing was imported")
     for team in {t.id: t for t in teams_by_name.values() if t is not None}.values():

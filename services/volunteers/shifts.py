@@ -24,7 +24,7 @@ A schedule with no parts at all means "always on duty" (the simple deployment).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 # The label standing for "members whose group no part names": only
@@ -106,7 +106,7 @@ class _Window:
 
 
 def _local(tz: ZoneInfo, day: date, at: time) -> datetime:
-    return datetime.combine(day, at, tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
 def _expand(schedule: Schedule, lo: datetime, hi: datetime) -> _Window:
@@ -221,7 +221,7 @@ def parse_moment(text: str | datetime, tz: ZoneInfo) -> datetime:
     moment = text if isinstance(text, datetime) else datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def from_document(document: dict | None, tz: ZoneInfo) -> Schedule:

@@ -35,9 +35,9 @@ from .replies import AssignmentRepliedData, AssignmentRepliedV1  # noqa: E402
 from .requests import (  # noqa: E402
     Category,
     Locale,
-    Requester,
     RequestCancelledData,
     RequestCancelledV1,
+    Requester,
     RequestFeedbackGivenData,
     RequestFeedbackGivenV1,
     RequestReceivedData,

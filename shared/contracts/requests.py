@@ -112,6 +112,9 @@ class RequestStatusChangedData(Payload):
     community: str | None = Field(None, description="Of the team, or where the request is.")
     reason: str | None = None
     changed_at: datetime
+    expected_by: datetime | None = Field(
+        None, description="When the requester was promised a team by: received + the SLA of its urgency "
+        "(dispatch's table). The one time every service tells the requester.")
 
 
 class RequestStatusChangedV1(Event):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from uuid import uuid4
 
@@ -35,7 +35,7 @@ def _event() -> RequestCancelledV1:
     return RequestCancelledV1(
         source="heartline/test", correlationid="c",
         data={"request_id": str(uuid4()), "cancelled_by": "partner",
-              "cancelled_at": datetime.now(timezone.utc)},
+              "cancelled_at": datetime.now(UTC)},
     )
 
 

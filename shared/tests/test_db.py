@@ -115,7 +115,7 @@ async def test_statements_commit_one_by_one_and_transactions_stay_transactions(m
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-        async with db.statements() as connection:
+        async with db.autocommit() as connection:
             assert shared.db.autocommits(connection)
             await connection.execute(counters.insert().values(name="a", n=1))
             async with db.connect() as other:  # seen at once: it committed on its own
@@ -141,7 +141,7 @@ async def test_calls_in_flight_within_the_pool_reuse_its_connections(make_databa
     db = Database(await make_database("pool"), pool_size=8, max_overflow=4)
     try:
         async def backend() -> int:
-            async with db.statements() as connection:
+            async with db.autocommit() as connection:
                 return (await connection.execute(text("SELECT pg_backend_pid() FROM pg_sleep(0.02)"))).scalar_one()
 
         async def bursts(width: int) -> set[int]:

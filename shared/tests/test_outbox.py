@@ -4,7 +4,7 @@ JetStream."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -58,7 +58,7 @@ def _event() -> RequestCancelledV1:
     return RequestCancelledV1(
         source="heartline/test", correlationid="c",
         data={"request_id": str(uuid4()), "cancelled_by": "partner",
-              "cancelled_at": datetime.now(timezone.utc)},
+              "cancelled_at": datetime.now(UTC)},
     )
 
 
@@ -180,7 +180,7 @@ async def test_an_event_is_claimed_once_even_by_concurrent_consumers(db) -> None
 
 
 async def test_retention_deletes_only_what_is_old_and_done(db) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     long_ago, lately = now - timedelta(days=8), now - timedelta(days=6)
     async with db.transaction() as session:
         for name, published in (("old-published", long_ago), ("recent-published", lately), ("old-unpublished", None)):
@@ -204,7 +204,7 @@ async def test_retention_on_sqlite_compares_its_own_timestamps_with_the_cutoff(t
     try:
         async with database.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with database.transaction() as session:
             await session.execute(inbox.insert().values(consumer="c", event_id="just-now"))  # the server default
             await session.execute(inbox.insert().values(consumer="c", event_id="old",

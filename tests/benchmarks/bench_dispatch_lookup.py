@@ -140,7 +140,7 @@ async def run() -> None:
         print("database-only path (the fallback; what the service ran before):")
         _report((("whole", samples), ("  database part", database), ("  ranking part", ranking)))
         print(f"  ({teams_seen / LOOKUPS:.0f} teams fetched per request; with a candidate: {found / LOOKUPS:.0%})")
-        p99 = lambda values: float(np.percentile(values, 99))  # noqa: E731
+        p99 = lambda values: float(np.percentile(values, 99))
         print(f"p99 ratio, database-only / service path: {p99(samples) / p99(whole):.1f}x")
     finally:
         await db.dispose()

@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from tests.support.bus import TestBus
-from tests.support.inprocess import serve_in_process, settings_for
 from tests.support.infra import find_nats, find_postgres, with_database
+from tests.support.inprocess import serve_in_process, settings_for
 from tests.support.system import request_body
 
 SECONDS = float(os.environ.get("BENCH_INTAKE_SECONDS", "12"))  # per variant, over all rounds
@@ -254,7 +254,7 @@ async def run() -> None:
                   f"nats {per.get('nats', 0) * 1000:.2f} ms CPU, WAL {per.get('wal', 0):.0f} B, "
                   f"new connections {per.get('connections', 0) * 1000:.1f} per 1000, "
                   f"waited for a CPU {per.get('waited', 0) * 1000:.2f} ms")
-        rounds = [i / m for i, m in zip(tallies["intake"].rates, tallies["minimal"].rates)]
+        rounds = [i / m for i, m in zip(tallies["intake"].rates, tallies["minimal"].rates, strict=True)]
         print(f"rate ratio intake/minimal: {figures['intake'][0] / figures['minimal'][0]:.2f}  (goal >= 0.9)"
               f"   per round: median {statistics.median(rounds):.2f}, "
               f"{min(rounds):.2f}..{max(rounds):.2f}")

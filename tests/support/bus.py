@@ -22,7 +22,7 @@ class TestBus:
         self.stream = bus_env["HEARTLINE_STREAM"]
         self.nc = None
 
-    async def __aenter__(self) -> "TestBus":
+    async def __aenter__(self) -> TestBus:
         self.nc = await nats.connect(self.url)
         self.js = self.nc.jetstream()
         return self

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass
 
 from .httpserver import LocalHttpServer, Request
@@ -48,7 +47,7 @@ class CaptureServer:
     def chat_url(self, name: str) -> str:
         return f"json://{self.url}/chat/{name}"
 
-    def start(self) -> "CaptureServer":
+    def start(self) -> CaptureServer:
         self.http = LocalHttpServer(self._answer)
         return self
 
@@ -62,15 +61,3 @@ class CaptureServer:
     def sms_to(self, phone: str) -> list[Captured]:
         with self._lock:
             return [m for m in self.messages if m.path == "/sms" and m.body.get("to") == phone]
-
-
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
-    """Polls `predicate` until it returns something truthy, or fails the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

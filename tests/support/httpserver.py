@@ -13,13 +13,13 @@ class LocalHttpServer:
     """Calls `answer(request)` for every GET and POST; `request` is the
     handler, with `body()` and `reply()` below for the common parts."""
 
-    def __init__(self, answer: Callable[["Request"], None], backlog: int = 5) -> None:
+    def __init__(self, answer: Callable[[Request], None], backlog: int = 5) -> None:
         class Server(ThreadingHTTPServer):
             request_queue_size = backlog
             daemon_threads = True
 
         class Handler(Request):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 answer(self)
 
             do_POST = do_GET

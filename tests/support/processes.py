@@ -29,7 +29,7 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait: str | None = "/readyz", timeout: float = 30.0) -> "ServiceProcess":
+    def start(self, wait: str | None = "/readyz", timeout: float = 30.0) -> ServiceProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.name}"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,

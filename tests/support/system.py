@@ -32,7 +32,7 @@ class System:
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
 
-    def start(self) -> "System":
+    def start(self) -> System:
         for service in self.services.values():
             service.start(wait=None)
         for service in self.services.values():

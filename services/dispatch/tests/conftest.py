@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
@@ -66,26 +66,26 @@ def request_event(*, lat: float = 30.5950, lon: float = 114.3000, category: str 
                   needs_volunteer=needs_volunteer, description="Needs insulin delivered",
                   location={"lat": lat, "lon": lon}, community=community, urgency=urgency,
                   vulnerabilities=vulnerabilities, requester={"name": "Li Na", "phone": "+8613800138000"},
-                  received_at=received_at or datetime.now(timezone.utc)),
+                  received_at=received_at or datetime.now(UTC)),
     )
 
 
 def cancelled_event(request_id: str, by: str = "requester") -> RequestCancelledV1:
     return RequestCancelledV1(source="heartline/intake", correlationid=request_id,
                               data=dict(request_id=request_id, cancelled_by=by, reason="no longer needed",
-                                        cancelled_at=datetime.now(timezone.utc)))
+                                        cancelled_at=datetime.now(UTC)))
 
 
 def feedback_event(request_id: str, rating: int = 5) -> RequestFeedbackGivenV1:
     return RequestFeedbackGivenV1(source="heartline/intake", correlationid=request_id,
                                   data=dict(request_id=request_id, rating=rating, channel="sms",
-                                            given_at=datetime.now(timezone.utc)))
+                                            given_at=datetime.now(UTC)))
 
 
 def replied_event(assignment: dict, action: str, team_id: str | None = None) -> AssignmentRepliedV1:
     return AssignmentRepliedV1(source="heartline/notify", correlationid=assignment["request_id"],
                                data=dict(assignment_id=assignment["id"], team_id=team_id or assignment["team_id"],
-                                         action=action, channel="sms", received_at=datetime.now(timezone.utc)))
+                                         action=action, channel="sms", received_at=datetime.now(UTC)))
 
 
 def coordinator_headers(*communities: str) -> dict[str, str]:

@@ -3,7 +3,7 @@ on real PostgreSQL and NATS."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from uuid import uuid4
@@ -149,7 +149,7 @@ async def test_the_queue_serves_urgency_then_vulnerability_then_age(dispatch: Di
     team = str(uuid4())
     await dispatch.publish(team_event(team, capacity=0))
     await dispatch.team_loaded(team)
-    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    old = datetime.now(UTC) - timedelta(hours=2)
     normal_old = request_event(urgency="normal", received_at=old)
     critical = request_event(urgency="critical", received_at=old)
     critical_elderly = request_event(urgency="critical", vulnerabilities=("elderly_alone",))
@@ -188,7 +188,7 @@ async def test_a_unit_freed_in_the_middle_of_a_sweep_goes_to_the_most_urgent_req
         team = str(uuid4())
         async with db.transaction() as session:
             await service.apply_team_change(session, team_event(team, capacity=0))
-        old = datetime.now(timezone.utc) - timedelta(hours=2)
+        old = datetime.now(UTC) - timedelta(hours=2)
         events = [request_event(urgency="normal", received_at=old), request_event(urgency="critical", received_at=old),
                   request_event(urgency="critical", vulnerabilities=("elderly_alone",))]
         for event in events:

@@ -4,7 +4,7 @@ the API and relayed from notify (an SMS rating)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from shared.contracts import RequestFeedbackGivenV1, RequestStatusChangedV1
@@ -19,7 +19,7 @@ def status_event(request_id: str, status: str, sequence: int, reason: str | None
     return RequestStatusChangedV1(
         source="heartline/dispatch", correlationid=request_id,
         data=dict(request_id=request_id, status=status, sequence=sequence, reason=reason,
-                  changed_at=at or datetime.now(timezone.utc)),
+                  changed_at=at or datetime.now(UTC)),
     )
 
 
@@ -57,7 +57,7 @@ async def test_changes_that_arrive_out_of_order_all_reach_the_history_in_order(i
     "accepted" can land after its "done": the status stays done, and the
     requester still sees when it was assigned, in its place."""
     request_id = (await intake.post("/v1/requests", json=request_body())).json()["id"]
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     at = {n: start + timedelta(minutes=n) for n in range(1, 6)}
     async with TestBus(bus_env) as bus:
         await bus.publish(status_event(request_id, "done", 5, at=at[5]))
@@ -139,7 +139,7 @@ async def test_a_rating_sent_by_sms_is_recorded_once(intake, bus_env) -> None:
     def rating(value: int, source: str = "heartline/notify") -> RequestFeedbackGivenV1:
         return RequestFeedbackGivenV1(
             source=source, correlationid=request_id,
-            data=dict(request_id=request_id, rating=value, channel="sms", given_at=datetime.now(timezone.utc)))
+            data=dict(request_id=request_id, rating=value, channel="sms", given_at=datetime.now(UTC)))
 
     async with TestBus(bus_env) as bus:
         await bus.publish(status_event(request_id, "done", 1))
@@ -168,13 +168,13 @@ async def test_intakes_own_feedback_event_coming_back_changes_nothing(intake, bu
     async with TestBus(bus_env) as bus:
         await bus.publish(RequestFeedbackGivenV1(
             source="heartline/intake", correlationid=request_id,
-            data=dict(request_id=request_id, rating=3, channel="api", given_at=datetime.now(timezone.utc))))
+            data=dict(request_id=request_id, rating=3, channel="api", given_at=datetime.now(UTC))))
         await bus.settled("intake-request-feedback")
         assert (await intake.get(f"/v1/requests/{request_id}")).json()["feedback"] is None
         # And it did not take the place of the requester's own answer.
         marker = RequestFeedbackGivenV1(
             source="heartline/notify", correlationid=request_id,
-            data=dict(request_id=request_id, rating=5, channel="sms", given_at=datetime.now(timezone.utc)))
+            data=dict(request_id=request_id, rating=5, channel="sms", given_at=datetime.now(UTC)))
         await bus.publish(marker)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
 from tests.support.bus import TestBus
@@ -177,7 +177,7 @@ async def test_querying_requests_with_the_specs_filters(intake) -> None:
         # The spec's example window (2010) holds none of today's requests.
         example = await query(start_date="2010-05-24T00:00:00Z", end_date="2010-06-24T00:00:00Z", status="open")
         assert example.status_code == 200 and example.json() == []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         window = await query(start_date=(now - timedelta(hours=1)).isoformat(), end_date=(now + timedelta(hours=1)).isoformat())
         assert len(window.json()) == 3
 

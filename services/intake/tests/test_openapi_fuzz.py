@@ -60,7 +60,7 @@ async def test_generated_calls_never_get_a_5xx(bus_env, make_database) -> None:
                       derandomize=True, phases=[Phase.explicit, Phase.generate],
                       suppress_health_check=list(HealthCheck))
             @given(case=_strategies(operation, known))
-            def call(case) -> None:
+            def call(case, label: str = label) -> None:
                 response = case.call(base_url=intake.url, headers=AUTH, timeout=15)
                 seen.setdefault(label, set()).add(response.status_code)
                 if response.status_code >= 500:

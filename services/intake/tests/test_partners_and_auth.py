@@ -7,7 +7,6 @@ import hashlib
 import json
 from datetime import timedelta
 
-
 from shared.http import issue_coordinator_token
 from tests.support.bus import TestBus
 from tests.support.system import request_body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -72,7 +72,7 @@ def test_invalid_numbers_say_why(raw) -> None:
         normalise_e164(raw)
 
 
-T0 = datetime(2024, 1, 5, 9, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 5, 9, tzinfo=UTC)
 
 
 def test_a_nearby_earlier_request_is_the_likely_original() -> None:
@@ -130,7 +130,7 @@ def test_a_community_form_takes_national_mainland_numbers() -> None:
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
 _AT = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                   timezones=st.just(timezone.utc))
+                   timezones=st.just(UTC))
 
 
 @given(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import httpx
@@ -37,7 +37,7 @@ class Clock:
         self.at: datetime | None = None
 
     def __call__(self) -> datetime:
-        return self.at or datetime.now(timezone.utc)
+        return self.at or datetime.now(UTC)
 
 
 @dataclass
@@ -118,7 +118,7 @@ def request_received(request_id: UUID, locale: str = "zh-CN", urgency: str = "hi
         description="Needs insulin", location={"lat": 30.595, "lon": 114.30}, community=COMMUNITY,
         urgency=urgency, requester={"name": "Li Na", "phone": phone, "locale": locale,
                                     "preferred_channel": preferred_channel},
-        received_at=datetime.now(timezone.utc)))
+        received_at=datetime.now(UTC)))
 
 
 def offered(request_id: UUID, team_id: UUID, assignment_id: UUID | None = None,
@@ -127,7 +127,7 @@ def offered(request_id: UUID, team_id: UUID, assignment_id: UUID | None = None,
     return AssignmentOfferedV1(source="heartline/dispatch", correlationid=str(request_id), data=dict(
         assignment_id=assignment_id or uuid4(), request_id=request_id, team_id=team_id,
         category="medicine", urgency="high", summary=summary, location={"lat": 30.595, "lon": 114.30},
-        distance_km=0.6, offer_expires_at=datetime.now(timezone.utc) + expires_in))
+        distance_km=0.6, offer_expires_at=datetime.now(UTC) + expires_in))
 
 
 def status_changed(request_id: UUID, status: str, sequence: int, team_id: UUID | None = None,
@@ -136,4 +136,4 @@ def status_changed(request_id: UUID, status: str, sequence: int, team_id: UUID |
     return RequestStatusChangedV1(source="heartline/dispatch", correlationid=str(request_id), data=dict(
         request_id=request_id, status=status, sequence=sequence, team_id=team_id,
         assignment_id=assignment_id, community=community, reason=reason,
-        changed_at=datetime.now(timezone.utc)))
+        changed_at=datetime.now(UTC)))

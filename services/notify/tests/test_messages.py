@@ -5,12 +5,13 @@ chats and coordinators; notify on real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from uuid import uuid4
 
-from tests.support.capture import wait_until
+from shared.contracts import MemberCheckinMissingV1
+from tests.support.waiting import wait_until
 
 from .conftest import COMMUNITY, LEADER_PHONE, REQUESTER_PHONE, offered, request_received, status_changed, team_changed
-from shared.contracts import MemberCheckinMissingV1
 
 
 async def until(predicate, what: str, timeout: float = 20.0):
@@ -128,7 +129,7 @@ async def test_a_member_without_todays_checkin_is_reminded(notify) -> None:
 
 
 async def test_a_missed_deadline_alerts_the_communitys_coordinators(notify) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from shared.contracts.requests import RequestSlaBreachedV1
 
@@ -138,8 +139,8 @@ async def test_a_missed_deadline_alerts_the_communitys_coordinators(notify) -> N
     await notify.bus.publish(RequestSlaBreachedV1(
         source="heartline/dispatch", correlationid=str(request_id), data=dict(
             request_id=request_id, status="offered", urgency="high", community=COMMUNITY,
-            due_at=datetime(2026, 11, 21, 2, 30, tzinfo=timezone.utc),
-            breached_at=datetime(2026, 11, 21, 2, 31, tzinfo=timezone.utc))))
+            due_at=datetime(2026, 11, 21, 2, 30, tzinfo=UTC),
+            breached_at=datetime(2026, 11, 21, 2, 31, tzinfo=UTC))))
     alert = (await until(lambda: notify.capture.at("/chat/jianghan-coordinators"), "the SLA alert"))[0]
     assert alert.body["message"] == (
         f"【超时未接单】求助 HL-7Q2K（紧急｜药品｜社区 {COMMUNITY}）应在 10:30 前被接单，"

@@ -3,7 +3,7 @@ replies, webhook signatures, and the sandboxed templates."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,7 +56,7 @@ def test_fit_shortens_the_free_text_and_keeps_the_fixed_words(free, max_segments
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(timezone.utc)),
+@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
        st.integers(0, 23), st.integers(0, 23))
 def test_quiet_until_is_the_next_end_of_the_window_or_none(now, start_hour, end_hour) -> None:
     start, end = time(start_hour), time(end_hour)
@@ -71,11 +71,11 @@ def test_quiet_until_is_the_next_end_of_the_window_or_none(now, start_hour, end_
 
 def test_quiet_hours_across_midnight() -> None:
     start, end = time(22), time(7)
-    at_2330 = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)
-    assert quiet_until(at_2330, start, end, SHANGHAI) == datetime(2026, 11, 21, 23, 0, tzinfo=timezone.utc)
-    at_0630 = datetime(2026, 11, 21, 22, 30, tzinfo=timezone.utc)
-    assert quiet_until(at_0630, start, end, SHANGHAI) == datetime(2026, 11, 21, 23, 0, tzinfo=timezone.utc)
-    assert quiet_until(datetime(2026, 11, 21, 6, 0, tzinfo=timezone.utc), start, end, SHANGHAI) is None
+    at_2330 = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
+    assert quiet_until(at_2330, start, end, SHANGHAI) == datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+    at_0630 = datetime(2026, 11, 21, 22, 30, tzinfo=UTC)
+    assert quiet_until(at_0630, start, end, SHANGHAI) == datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+    assert quiet_until(datetime(2026, 11, 21, 6, 0, tzinfo=UTC), start, end, SHANGHAI) is None
 
 
 # --- rate limit -------------------------------------------------------------------------------

@@ -8,9 +8,17 @@ import asyncio
 import json
 from uuid import uuid4
 
-from tests.support.capture import wait_until
+from tests.support.waiting import wait_until
 
-from .conftest import INBOUND_SECRET, LEADER_PHONE, REQUESTER_PHONE, offered, request_received, status_changed, team_changed
+from .conftest import (
+    INBOUND_SECRET,
+    LEADER_PHONE,
+    REQUESTER_PHONE,
+    offered,
+    request_received,
+    status_changed,
+    team_changed,
+)
 
 
 async def until(predicate, what: str, timeout: float = 20.0):

@@ -10,13 +10,13 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
-from tests.support.capture import wait_until
 from tests.support.httpserver import LocalHttpServer, Request
+from tests.support.waiting import wait_until
 
 from .conftest import REQUESTER_PHONE, request_received
 
@@ -117,7 +117,7 @@ QUIET = {"quiet_start": "22:00", "quiet_end": "07:00", "timezone": "Asia/Shangha
 
 @pytest.mark.parametrize("notify", [QUIET], indirect=True)
 async def test_quiet_hours_defer_non_urgent_messages_and_let_urgent_ones_through(notify) -> None:
-    notify.clock.at = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    notify.clock.at = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
     normal, critical = uuid4(), uuid4()
     await notify.bus.publish(request_received(normal, urgency="normal", reference="HL-NORM"))
     await notify.bus.publish(request_received(critical, urgency="critical", phone="+8613800000009",
@@ -130,7 +130,7 @@ async def test_quiet_hours_defer_non_urgent_messages_and_let_urgent_ones_through
     assert "HL-NORM" in deferred["body"]
     assert deferred["next_attempt_at"] == "2026-11-21T23:00:00Z"  # 07:00 in Shanghai
     assert not notify.capture.sms_to(REQUESTER_PHONE)
-    notify.clock.at = datetime(2026, 11, 21, 23, 0, 1, tzinfo=timezone.utc)
+    notify.clock.at = datetime(2026, 11, 21, 23, 0, 1, tzinfo=UTC)
     sms = await until(lambda: notify.capture.sms_to(REQUESTER_PHONE), "the receipt in the morning")
     assert "HL-NORM" in sms[0].body["message"]
 
@@ -141,7 +141,7 @@ async def test_the_delivery_log_filters_pages_and_hides_addresses(notify, caplog
     for i, request_id in enumerate(ids):
         await notify.bus.publish(request_received(request_id, phone=f"+861380000001{i}"))
     await until(lambda: len(notify.capture.at("/sms")) == 3, "three receipts")
-    started = datetime.now(timezone.utc) - timedelta(minutes=5)
+    started = datetime.now(UTC) - timedelta(minutes=5)
     first = await notify.client.get("/v1/deliveries", params={"limit": 2, "recipient": "requester"})
     assert first.headers["X-Total-Count"] == "3" and len(first.json()) == 2
     second = await notify.client.get("/v1/deliveries", params={"limit": 2, "offset": 2, "recipient": "requester"})

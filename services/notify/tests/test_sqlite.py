@@ -8,8 +8,8 @@ from uuid import uuid4
 
 from services.notify.app import create_app
 from tests.support.bus import TestBus
-from tests.support.capture import wait_until
 from tests.support.inprocess import serve_in_process
+from tests.support.waiting import wait_until
 
 from .conftest import LEADER_PHONE, REQUESTER_PHONE, Notify, notify_settings, offered, request_received, team_changed
 

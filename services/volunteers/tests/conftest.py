@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +26,7 @@ class Clock:
 
 
 def local(day: str, hh: int, mm: int = 0) -> datetime:
-    return datetime.combine(datetime.fromisoformat(day).date(), time(hh, mm), tzinfo=SH).astimezone(timezone.utc)
+    return datetime.combine(datetime.fromisoformat(day).date(), time(hh, mm), tzinfo=SH).astimezone(UTC)
 
 
 @pytest.fixture

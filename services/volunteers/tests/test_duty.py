@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.volunteers.duty import MemberState, is_fit, team_duty
@@ -10,7 +10,7 @@ from services.volunteers.shifts import Schedule, WeeklyShift
 
 SH = ZoneInfo("Asia/Shanghai")
 MON = date(2025, 3, 3)
-NOON = datetime.combine(MON, time(12), tzinfo=SH).astimezone(timezone.utc)
+NOON = datetime.combine(MON, time(12), tzinfo=SH).astimezone(UTC)
 SPLIT = Schedule(SH, weekly=tuple(
     p for w in range(7) for p in (WeeklyShift(w, time(8), time(20), "A"), WeeklyShift(w, time(20), time(8), "B"))
 ))
@@ -35,7 +35,7 @@ def test_capacity_follows_fit_members_on_shift_capped_by_nominal() -> None:
     d = duty(SPLIT, 5, members)
     assert (d.on_duty, d.capacity, d.available_members) == (True, 2, 2)
     assert duty(SPLIT, 5, members, per=3).capacity == 5  # 2 × 3 capped at nominal 5
-    night = datetime.combine(MON, time(21), tzinfo=SH).astimezone(timezone.utc)
+    night = datetime.combine(MON, time(21), tzinfo=SH).astimezone(UTC)
     assert duty(SPLIT, 5, members, at=night).capacity == 1
 
 

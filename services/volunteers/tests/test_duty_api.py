@@ -3,9 +3,8 @@ PostgreSQL and NATS, with a driven clock."""
 
 from __future__ import annotations
 
-
 from tests.support.bus import TestBus
-from tests.support.capture import wait_until  # noqa: F401  (kept for parity with other suites)
+from tests.support.waiting import wait_until  # noqa: F401  (kept for parity with other suites)
 
 from .conftest import local
 

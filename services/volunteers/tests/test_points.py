@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from shared.contracts import RequestReceivedV1, RequestStatusChangedV1
@@ -17,7 +17,7 @@ def received(request_id, category="medicine", urgency="high") -> RequestReceived
     return RequestReceivedV1(source="heartline/intake", correlationid=str(request_id), data=dict(
         request_id=request_id, reference="R-1", category=category, needs_volunteer=True,
         description="insulin", location={"lat": 30.59, "lon": 114.30}, urgency=urgency,
-        requester={"name": "Li Na", "phone": "+8613800138000"}, received_at=datetime.now(timezone.utc)))
+        requester={"name": "Li Na", "phone": "+8613800138000"}, received_at=datetime.now(UTC)))
 
 
 def done(request_id, team_id, assignment_id, at) -> RequestStatusChangedV1:

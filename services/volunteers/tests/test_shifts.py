@@ -3,7 +3,7 @@ one-offs, rotating groups, and next_change_at agreeing with on_shift."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -18,7 +18,7 @@ MON = date(2025, 3, 3)
 
 
 def at(day: date, hh: int, mm: int = 0, tz=SH) -> datetime:
-    return datetime.combine(day, time(hh, mm), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, time(hh, mm), tzinfo=tz).astimezone(UTC)
 
 
 def d(offset: int) -> date:
