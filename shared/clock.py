@@ -39,4 +39,4 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
     """Exponential backoff before retry number `attempt` (1 for the first): base, 2×base, … at most `cap`."""
-    return min(base * 2 ** (max(attempt, 1) - 1), cap)
+    return min(base * 2.0 ** (max(attempt, 1) - 1), cap)

@@ -15,12 +15,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Table, event, exc, text
+from sqlalchemy import Connection, MetaData, Table, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 # A pooled connection idle longer than this is pinged before use, so that one
 # the server dropped (a restart, an idle timeout) is replaced, not handed out.
@@ -117,16 +119,17 @@ class Database:
 
 def insert_for(connection: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
     """INSERT in the connection's own dialect, for its ON CONFLICT clauses."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def autocommits(connection: AsyncConnection) -> bool:
     """True on a connection from `Database.autocommit()` (PostgreSQL)."""
-    return connection.info.get("autocommit", False)
+    return bool(connection.info.get("autocommit", False))
 
 
-def _postgres_engine(url: str, **options) -> AsyncEngine:
+def _postgres_engine(url: str, **options: Any) -> AsyncEngine:
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
@@ -134,11 +137,11 @@ def _postgres_engine(url: str, **options) -> AsyncEngine:
     return engine
 
 
-def _note_autocommit(_dbapi_connection, record) -> None:
+def _note_autocommit(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     record.info["autocommit"] = True
 
 
-async def driver(connection: AsyncConnection):
+async def driver(connection: AsyncConnection) -> Any:
     """The asyncpg connection under `connection`, for a hot statement that
     SQLAlchemy's per-execute work would slow.  It shares the connection and,
     once SQLAlchemy has sent the transaction's first statement (its BEGIN goes
@@ -147,12 +150,12 @@ async def driver(connection: AsyncConnection):
     return (await connection.get_raw_connection()).driver_connection
 
 
-def _note_checkin(_dbapi_connection, record) -> None:
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry | None) -> None:
     if record is not None:
         record.info["checked_in"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
     """SQLAlchemy's `pool_pre_ping`, but only for a connection that sat idle:
     a DisconnectionError here makes the pool replace it and check out again."""
     if time.monotonic() - record.info.get("checked_in", 0.0) < PING_AFTER_IDLE_SECONDS:
@@ -163,7 +166,7 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the driver, say when a transaction begins (see below);
     # this is also what makes SAVEPOINT work with pysqlite.
     dbapi_connection.isolation_level = None
@@ -174,7 +177,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
+def _sqlite_begin_immediate(conn: Connection) -> None:
     """Take SQLite's write lock at BEGIN: concurrent writers then queue on the
     busy timeout instead of failing when a read turns into a write."""
     conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -189,7 +192,7 @@ def _ensure_sqlite_dir(url: str) -> None:
 _MIGRATION_LOCK = 7_242_300_001  # any constant: each service has a database of its own
 
 
-def run_alembic_env(target_metadata) -> None:
+def run_alembic_env(target_metadata: MetaData) -> None:
     """The body of every service's migrations/env.py."""
     from alembic import context
     from sqlalchemy.ext.asyncio import async_engine_from_config
@@ -198,7 +201,7 @@ def run_alembic_env(target_metadata) -> None:
     config = context.config
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
 
-    def do_run(connection) -> None:
+    def do_run(connection: Connection) -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

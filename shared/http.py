@@ -265,9 +265,9 @@ def document_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
                 for name, definition in schema.pop("$defs", {}).items():
                     schemas.setdefault(name, definition)
                 schemas.setdefault(model.__name__, schema)
-        return app.openapi_schema
+        return app.openapi_schema or generate()
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def mount_metrics(app: FastAPI) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.bus import Bus
 from shared.contracts import Event
 from shared.db import Database
-from shared.http import BearerAuth, Principal, Problem
+from shared.http import BearerAuth, Principal, Problem, TokenResolver
 from shared.outbox import OutboxRelay, Retention, claim_event
 from shared.settings import ServiceSettings
 
@@ -51,10 +51,10 @@ class Runtime:
         self.token_secret = settings.token_secret.get_secret_value() if settings.token_secret else None
         self.retention = Retention(self.db, outbox, inbox, settings.retention_days)
         self._loops: list[Callable[[], Awaitable[None]]] = [self.relay.run, self.retention.run]
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self.bus_started = asyncio.Event()
 
-    def auth(self, resolve=None) -> BearerAuth:
+    def auth(self, resolve: TokenResolver | None = None) -> BearerAuth:
         """The bearer-token dependency for this service's endpoints."""
         return BearerAuth(self.admin_token, resolve, self.token_secret)
 

@@ -52,7 +52,8 @@ class Event(BaseModel):
     @classmethod
     def type_name(cls) -> str:
         """The event's versioned type, which is also its NATS subject."""
-        return cls.model_fields["type"].default
+        name: str = cls.model_fields["type"].default
+        return name
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -28,7 +28,7 @@ class TeamChangedData(Payload):
     categories: tuple[Category, ...] = Field(
         description="Request categories the team's skills can serve (volunteers' catalogue)."
     )
-    area: dict | None = Field(
+    area: dict[str, Any] | None = Field(
         None,
         description="Service area as a GeoJSON Polygon (holes allowed); when set it "
         "replaces the circle of radius_km around location.",
