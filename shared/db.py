@@ -45,7 +45,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             _ensure_sqlite_dir(url)
-            self.engine = create_async_engine(url, connect_args={"timeout": 30})
+            self.engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
@@ -130,7 +130,9 @@ def autocommits(connection: AsyncConnection) -> bool:
 
 
 def _postgres_engine(url: str, **options: Any) -> AsyncEngine:
-    engine = create_async_engine(url, **options)
+    # An error's message and the engine's logs carry no bound values: they are
+    # phones, names and addresses.
+    engine = create_async_engine(url, hide_parameters=True, **options)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     event.listen(engine.sync_engine, "connect", _note_checkin)  # new: no need to ping

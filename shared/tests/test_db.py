@@ -155,3 +155,24 @@ async def test_calls_in_flight_within_the_pool_reuse_its_connections(make_databa
         assert db._autocommit_engine.pool.size() == 8
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_a_failed_statement_does_not_repeat_its_values(backend: str, make_database, tmp_path) -> None:
+    """Bound values are phones, names and addresses: an error (which gets logged)
+    names the statement, never the values SQLAlchemy sent.  (PostgreSQL's own
+    DETAIL of a unique violation quotes the key: the log filter's job.)"""
+    url = await make_database("hidden") if backend == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/h.db"
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            await session.run_sync(metadata.create_all)
+            await session.execute(counters.insert().values(name="+8613800138000", n=1))
+        with pytest.raises(IntegrityError) as failure:
+            async with db.transaction() as session:
+                await session.execute(counters.insert().values(name="+8613800138000", n=2))
+        message = str(failure.value)
+        assert "INSERT INTO counters" in message and "parameters hidden" in message
+        assert "+8613800138000', 2" not in message and "('+8613800138000'" not in message
+    finally:
+        await db.dispose()
