@@ -13,14 +13,12 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+from shared.logs import configure_logging
 from shared.settings import ServiceSettings
 
 
 def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging()
     # FastStream's own lifecycle chatter (consumers starting, fetch loops) is
     # for debugging; operators see its warnings and errors.
     logging.getLogger(f"heartline.{type(settings).__name__.removesuffix('Settings').lower()}.faststream").setLevel(
@@ -42,5 +40,6 @@ def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSet
         port=settings.port,
         log_level="info",
         access_log=False,  # request paths carry no personal data, but keep logs lean
+        log_config=None,  # keep configure_logging's scrubbing handler
         timeout_graceful_shutdown=10,
     )
