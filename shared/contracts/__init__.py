@@ -29,6 +29,8 @@ def _all_events(cls: type[Event]) -> list[type[Event]]:
 EVENTS: dict[str, type[Event]] = {cls.type_name(): cls for cls in _all_events(Event)}
 
 from .assignments import AssignmentOfferedData, AssignmentOfferedV1  # noqa: E402
+from .communities import CommunityChangedData, CommunityChangedV1  # noqa: E402
+from .coordinators import CoordinatorTokenRevokedV1, TokenRevokedData  # noqa: E402
 from .members import CheckinMissingData, MemberCheckinMissingV1  # noqa: E402
 from .notifications import NotificationDeliveredData, NotificationDeliveredV1  # noqa: E402
 from .replies import AssignmentRepliedData, AssignmentRepliedV1  # noqa: E402
@@ -61,6 +63,9 @@ __all__ = [
     "AssignmentRepliedV1",
     "Category",
     "CheckinMissingData",
+    "CommunityChangedData",
+    "CommunityChangedV1",
+    "CoordinatorTokenRevokedV1",
     "Event",
     "GeoPoint",
     "Leader",
@@ -83,6 +88,7 @@ __all__ = [
     "RequestStatusChangedV1",
     "TeamChangedData",
     "TeamChangedV1",
+    "TokenRevokedData",
     "Source",
     "Urgency",
     "Vulnerability",
