@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from shared.clock import backoff_seconds
 from shared.contracts import Event
+from shared.logs import scrub, scrub_event_payload
 from shared.settings import ServiceSettings
 
 log = logging.getLogger("heartline.bus")
@@ -229,13 +230,14 @@ class Bus:
         HANDLER_FAILURES.labels(consumer).inc()
         permanent = isinstance(exc, ValidationError)
         if permanent or delivered >= self.settings.max_deliver:
-            reason = f"{type(exc).__name__}: {exc}"[:2000]
+            # Kept for weeks and read by operators: no personal data in either.
+            reason = scrub(f"{type(exc).__name__}: {exc}")[:2000]
             log.error(
                 "dead-lettering %s from %s after %d deliveries: %s",
                 raw.subject, consumer, delivered, type(exc).__name__,
             )
             await self.broker.publish(
-                raw.data,
+                scrub_event_payload(raw.data),
                 f"{self.prefix}deadletter.{consumer}",
                 headers={
                     "Heartline-Reason": reason.replace("\n", " "),

@@ -7,8 +7,10 @@ phone-shaped run of digits in the finished line, traceback included."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from typing import Any
 
 from shared.phones import mask_phone
 
@@ -36,3 +38,28 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+# Fields of an event that hold personal data (at any depth): free text, names,
+# phones, addresses, a home's location, a chat bot's token.
+PERSONAL_FIELDS = frozenset({"name", "phone", "address", "description", "comment", "reason", "text", "body",
+                             "message", "location", "chat_url", "sender", "recipient", "to", "from"})
+REMOVED = "[removed]"
+
+
+def scrub_event_payload(raw: bytes) -> bytes:
+    """An event's JSON with every personal field's value replaced; anything that
+    is not JSON is dropped whole (it cannot be told apart)."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return json.dumps({"unparseable": REMOVED, "bytes": len(raw)}).encode()
+    return json.dumps(_scrubbed(document), ensure_ascii=False).encode()
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REMOVED if k in PERSONAL_FIELDS and v is not None else _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value

@@ -18,6 +18,7 @@ from shared.bus import Bus
 from shared.contracts import RequestCancelledV1
 from shared.settings import ServiceSettings
 from tests.support.bus import TestBus
+from tests.support.waiting import eventually
 
 
 class _Settings(ServiceSettings):
@@ -31,10 +32,10 @@ def _bus(bus_env: dict[str, str], service: str = "probe", **overrides) -> Bus:
     return Bus(settings, service)
 
 
-def _event() -> RequestCancelledV1:
+def _event(reason: str | None = None) -> RequestCancelledV1:
     return RequestCancelledV1(
         source="heartline/test", correlationid="c",
-        data={"request_id": str(uuid4()), "cancelled_by": "partner",
+        data={"request_id": str(uuid4()), "cancelled_by": "partner", "reason": reason,
               "cancelled_at": datetime.now(UTC)},
     )
 
@@ -60,16 +61,6 @@ async def _dead_letters(bus_env: dict[str, str]) -> list:
         await nc.close()
 
 
-async def _until(predicate, timeout: float = 15.0, what: str = "condition"):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if result := await predicate():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(bus_env) -> None:
     bus = _bus(bus_env)
     calls: list[str] = []
@@ -77,14 +68,14 @@ async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(bus_en
     @bus.subscriber("cancel", RequestCancelledV1)
     async def handle(event: RequestCancelledV1) -> None:
         calls.append(str(event.id))
-        raise RuntimeError("the database is on fire")
+        raise RuntimeError("the database is on fire; key (phone)=(+8613800138000)")
 
     await bus.start()
     try:
-        event = _event()
+        event = _event(reason="Li Na moved in with her son, call +8613800138000")
         async with TestBus(bus_env) as test_bus:
             await test_bus.publish(event)
-        letters = await _until(lambda: _dead_letters(bus_env), what="a dead letter")
+        letters = await eventually(lambda: _dead_letters(bus_env), what="a dead letter", timeout=15.0)
     finally:
         await bus.broker.stop()
     assert calls == [str(event.id)] * 3, "expected exactly max_deliver attempts"
@@ -93,7 +84,11 @@ async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(bus_en
     assert letter.headers["Heartline-Deliveries"] == "3"
     assert "RuntimeError: the database is on fire" in letter.headers["Heartline-Reason"]
     assert letter.headers["Heartline-Subject"].endswith("aid.request.cancelled.v1")
-    assert json.loads(letter.data)["id"] == str(event.id)
+    kept = json.loads(letter.data)
+    assert kept["id"] == str(event.id) and kept["data"]["request_id"] == str(event.data.request_id)
+    assert kept["data"]["reason"] == "[removed]"
+    assert "8613800138000" not in letter.data.decode() + letter.headers["Heartline-Reason"]
+    assert "Li Na" not in letter.data.decode()
 
 
 async def test_a_transient_failure_is_retried_and_then_handled_once(bus_env) -> None:
@@ -112,7 +107,7 @@ async def test_a_transient_failure_is_retried_and_then_handled_once(bus_env) -> 
     try:
         async with TestBus(bus_env) as test_bus:
             await test_bus.publish(_event())
-            await _until(lambda: asyncio.sleep(0, handled), what="the retry to succeed")
+            await eventually(lambda: handled, what="the retry to succeed")
             # Acknowledged: no redelivery can follow (and one not acknowledged would never settle).
             await test_bus.settled("probe-cancel")
     finally:
@@ -135,7 +130,7 @@ async def test_a_message_that_cannot_be_parsed_is_dead_lettered_at_once(bus_env)
         await nc.jetstream().publish(f"{bus_env['HEARTLINE_BUS_PREFIX']}aid.request.cancelled.v1",
                                      b'{"not": "an event"}')
         await nc.close()
-        letters = await _until(lambda: _dead_letters(bus_env), what="a dead letter")
+        letters = await eventually(lambda: _dead_letters(bus_env), what="a dead letter")
     finally:
         await bus.broker.stop()
     assert calls == []
@@ -166,7 +161,7 @@ async def test_replicas_share_one_durable_consumer(bus_env) -> None:
         async with TestBus(bus_env) as test_bus:
             for event in events:
                 await test_bus.publish(event)
-            await _until(lambda: asyncio.sleep(0, len(seen) == 40), what="all events handled")
+            await eventually(lambda: len(seen) == 40, what="all events handled")
             # Every one acknowledged: none can be delivered again, to either replica.
             await test_bus.settled("dispatch-cancel")
     finally:
@@ -192,7 +187,7 @@ async def test_operators_see_a_service_s_dead_letters_over_http(bus_env, make_da
         async def listed():
             return (await client.get("/v1/dead-letters")).json()
 
-        letters = await _until(listed, what="the dead letter to be listed")
+        letters = await eventually(listed, what="the dead letter to be listed")
         assert letters[0]["consumer"] == "intake-request-status"
         assert "ValidationError" in letters[0]["reason"]
         assert letters[0]["payload"] == '{"garbage": true}'

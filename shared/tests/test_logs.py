@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
-from shared.logs import ScrubbingFormatter, scrub
+from shared.logs import ScrubbingFormatter, scrub, scrub_event_payload
 
 
 def test_phones_are_masked_wherever_they_stand() -> None:
@@ -29,3 +30,15 @@ def test_the_formatter_masks_arguments_and_tracebacks() -> None:
                                    exc_info=sys.exc_info())
     line = formatter.format(record)
     assert "ValueError" in line and "+86138****8000" in line and "8613800138000" not in line
+
+
+def test_an_event_keeps_its_ids_and_loses_its_personal_fields() -> None:
+    raw = json.dumps({"id": "e1", "type": "aid.request.received.v1", "data": {
+        "request_id": "r1", "category": "medicine", "description": "insulin for Li Na",
+        "location": {"lat": 30.5, "lon": 114.3, "address": "6 Jianghan Rd"},
+        "requester": {"name": "Li Na", "phone": "+8613800138000", "locale": "zh-CN"}}}).encode()
+    kept = json.loads(scrub_event_payload(raw))
+    assert kept["id"] == "e1" and kept["data"]["category"] == "medicine" and kept["data"]["request_id"] == "r1"
+    assert kept["data"]["requester"] == {"name": "[removed]", "phone": "[removed]", "locale": "zh-CN"}
+    assert kept["data"]["description"] == kept["data"]["location"] == "[removed]"
+    assert json.loads(scrub_event_payload(b"\x00not json")) == {"unparseable": "[removed]", "bytes": 9}
