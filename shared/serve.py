@@ -9,6 +9,7 @@ import gc
 import logging
 import sys
 from collections.abc import Callable
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,7 +18,10 @@ from shared.logs import configure_logging
 from shared.settings import ServiceSettings
 
 
-def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
     configure_logging()
     # FastStream's own lifecycle chatter (consumers starting, fetch loops) is
     # for debugging; operators see its warnings and errors.
