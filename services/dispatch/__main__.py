@@ -1,3 +1,5 @@
+"""Runs dispatch as a process: `python -m services.dispatch` serves, `... migrate` migrates."""
+
 from shared.serve import serve
 
 from .app import create_app

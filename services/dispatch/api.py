@@ -1,6 +1,6 @@
 """Dispatch's HTTP doors (the coordinators' API)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Response
@@ -9,8 +9,8 @@ from shared.contracts import Category, RequestStatus, Urgency
 from shared.http import Principal
 from shared.runtime import Runtime
 
-from . import service
-from .scheduler import QueueSweeper
+from . import assignments, console_reads
+from .loops import QueueSweeper
 from .schemas import (
     ActionIn,
     AssignIn,
@@ -46,52 +46,56 @@ def router(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper) 
         filters = dict(status=status, community=community, category=category, urgency=urgency,
                        min_age_minutes=min_age_minutes, max_age_minutes=max_age_minutes)
         async with runtime.db.transaction() as session:
-            rows, total = await service.list_requests(session, caller, filters, limit, offset)
+            rows, total = await console_reads.list_requests(session=session, principal=caller, filters=filters,
+                                                            limit=limit, offset=offset)
         response.headers["X-Total-Count"] = str(total)
         return rows
 
     @api.get("/requests/{request_id}", response_model=RequestOut, tags=["queue"])
     async def get_request(request_id: UUID, caller: Caller) -> RequestOut:
         async with runtime.db.transaction() as session:
-            return await service.get_request(session, str(request_id), caller)
+            return await console_reads.get_request(session=session, principal=caller, request_id=str(request_id))
 
     @api.get("/requests/{request_id}/history", response_model=HistoryOut, tags=["queue"],
              summary="Every status change (who, when, why), offer and note")
     async def history(request_id: UUID, caller: Caller) -> HistoryOut:
         async with runtime.db.transaction() as session:
-            return await service.history(session, caller, str(request_id))
+            return await console_reads.history(session=session, principal=caller, request_id=str(request_id))
 
     @api.get("/requests/{request_id}/candidates", response_model=CandidatesOut, tags=["queue"],
              summary="Teams that could take it, ranked, and why every other team was left out")
     async def candidates(request_id: UUID, caller: Caller) -> CandidatesOut:
         async with runtime.db.transaction() as session:
-            return await service.candidates(session, settings, caller, str(request_id))
+            return await console_reads.candidates(session=session, principal=caller, request_id=str(request_id),
+                                                  settings=settings)
 
     @api.post("/requests/{request_id}/assign", response_model=RequestOut, tags=["queue"],
               summary="Offer to a chosen team, or move it from its current team, with a reason")
     async def assign(request_id: UUID, caller: Caller, body: AssignIn) -> RequestOut:
         async with runtime.db.transaction() as session:
-            result = await service.assign_manually(session, settings, caller, str(request_id), body)
+            result = await assignments.assign_manually(session=session, principal=caller, request_id=str(request_id),
+                                                       body=body, settings=settings)
         sweeper.wake()  # a previous team's unit came free
         return result
 
     @api.post("/requests/{request_id}/cancel", response_model=RequestOut, tags=["queue"])
     async def cancel(request_id: UUID, caller: Caller, body: CancelIn) -> RequestOut:
         async with runtime.db.transaction() as session:
-            result = await service.cancel_request(session, str(request_id), caller.subject, body.reason, caller)
+            result = await assignments.cancel_request(session=session, principal=caller, request_id=str(request_id),
+                                                      actor=caller.subject, reason=body.reason)
         sweeper.wake()
         return result
 
     @api.post("/requests/{request_id}/notes", response_model=NoteOut, status_code=201, tags=["queue"])
     async def add_note(request_id: UUID, caller: Caller, body: NoteIn) -> NoteOut:
         async with runtime.db.transaction() as session:
-            return await service.add_note(session, caller, str(request_id), body.text)
+            return await assignments.add_note(session=session, principal=caller, request_id=str(request_id), text=body.text)
 
     @api.get("/stats", tags=["stats"],
              summary="Open requests, demand against on-duty capacity, time percentiles, SLA breaches")
-    async def stats(caller: Caller) -> dict:
+    async def stats(caller: Caller) -> dict[str, Any]:
         async with runtime.db.transaction() as session:
-            return await service.stats(session, caller)
+            return await console_reads.stats(session=session, principal=caller)
 
     @api.post("/assignments/{assignment_id}/{action}", response_model=AssignmentOut,
               tags=["assignments"], summary="Accept, decline, start or complete on a team's behalf")
@@ -102,8 +106,9 @@ def router(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper) 
         body: Annotated[ActionIn | None, Body()] = None,
     ) -> AssignmentOut:
         async with runtime.db.transaction() as session:
-            result = await service.act_on_assignment(
-                session, caller, str(assignment_id), action, body.reason if body else None
+            result = await assignments.act_on_assignment(
+                session=session, principal=caller, assignment_id=str(assignment_id), action=action,
+                actor=caller.subject, reason=body.reason if body else None,
             )
         if action in ("decline", "complete"):
             sweeper.wake()  # capacity came free

@@ -8,8 +8,8 @@ from shared.http import install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
 from . import api, handlers
+from .loops import QueueSweeper
 from .models import outbox, processed_events
-from .scheduler import QueueSweeper
 from .settings import DispatchSettings
 from .team_index import TeamCache
 
@@ -20,6 +20,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
                       Path(__file__).parent / "migrations", outbox, processed_events)
     teams = TeamCache(runtime.db, settings)
     runtime.background(teams.run)
+    runtime.warm_up(teams.built.wait)
     sweeper = QueueSweeper(runtime, settings, teams)
     runtime.background(sweeper.run)
     handlers.register(runtime, settings, sweeper, teams)

@@ -6,48 +6,51 @@ from shared.contracts import (
     RequestCancelledV1,
     RequestFeedbackGivenV1,
     RequestReceivedV1,
+    RequestSlaBreachedV1,
     RequestStatusChangedV1,
     TeamChangedV1,
 )
-from shared.contracts.requests import RequestSlaBreachedV1
 from shared.runtime import Runtime
 
-from . import service
-from .scheduler import QueueSweeper
+from . import assignments, offers, teams
+from .loops import QueueSweeper
 from .settings import DispatchSettings
 from .team_index import TeamCache
 
 
-def register(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper, teams: TeamCache) -> None:
+def register(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper, team_cache: TeamCache) -> None:
     bus = runtime.bus
 
     @bus.subscriber("teams", TeamChangedV1, "Keeps dispatch's read model of teams and its spatial index.")
     async def on_team_changed(event: TeamChangedV1) -> None:
         changed = await runtime.once("dispatch-teams", event,
-                                     lambda session: service.apply_team_change(session, event))
+                                     lambda session: teams.apply_team_change(session=session, event=event))
         if changed:
-            await teams.refresh_now()  # this replica's index at once; the others within a reload
+            await team_cache.refresh_now()  # this replica's index at once; the others within a reload
             sweeper.wake()  # queued requests may fit this team now
 
     @bus.subscriber("requests", RequestReceivedV1, "Follows each new request and offers it to a team.")
     async def on_request_received(event: RequestReceivedV1) -> None:
         await runtime.once("dispatch-requests", event,
-                           lambda session: service.take_request(session, settings, event, teams.current()))
+                           lambda session: offers.take_request(session=session, event=event, settings=settings,
+                                                               index=team_cache.current()))
 
     @bus.subscriber("cancellations", RequestCancelledV1, "Cancels a request at any state before done.")
     async def on_request_cancelled(event: RequestCancelledV1) -> None:
         freed = await runtime.once("dispatch-cancellations", event,
-                                   lambda session: service.apply_cancellation(session, event))
+                                   lambda session: assignments.apply_cancellation(session=session, event=event))
         if freed:
             sweeper.wake()
 
     @bus.subscriber("feedback", RequestFeedbackGivenV1, "Closes a done request the requester confirmed.")
     async def on_feedback_given(event: RequestFeedbackGivenV1) -> None:
-        await runtime.once("dispatch-feedback", event, lambda session: service.apply_feedback(session, event))
+        await runtime.once("dispatch-feedback", event,
+                           lambda session: assignments.apply_feedback(session=session, event=event))
 
     @bus.subscriber("replies", AssignmentRepliedV1, "Acts on a team leader's SMS or chat reply.")
     async def on_assignment_replied(event: AssignmentRepliedV1) -> None:
-        acted = await runtime.once("dispatch-replies", event, lambda session: service.apply_reply(session, event))
+        acted = await runtime.once("dispatch-replies", event,
+                                   lambda session: assignments.apply_reply(session=session, event=event))
         if acted and event.data.action in ("decline", "complete"):
             sweeper.wake()
 

@@ -12,26 +12,23 @@ Candidate lookup goes through H3 cells (`cells_for_team` / `cells_for_point`):
 each team is filed under the cells its reach (plus the widening margin)
 touches, at a resolution chosen from its size, so a request looks at a handful
 of cells instead of every team.  `TeamIndex` is that index in memory; dispatch's
-store keeps the same cells in a table.
-
-Surge mode (`assign_backlog`) assigns a backlog jointly as a min-cost
-assignment over capacity slots instead of first-come nearest (`assign_greedy`).
+store keeps the same cells in a table.  (Surge mode's joint assignment of a
+backlog is in `surge`.)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import h3
-import numpy as np
-from scipy.optimize import linear_sum_assignment
 from shapely import contains_xy, prepare
 from shapely.geometry import Point, Polygon
 
-EARTH_RADIUS_KM = 6371.0088
+from shared.geo import EARTH_RADIUS_KM, distance_km
+
 URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 # Who is matched first among requests of the same urgency: the more fragile
 # the person's situation, the higher the score.
@@ -57,21 +54,8 @@ ESCALATION_REASONS = (
 NO_CAPACITY_REASON = ESCALATION_REASONS[3]
 
 
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 def vulnerability_score(vulnerabilities: Iterable[str]) -> int:
     return sum(VULNERABILITY_WEIGHT.get(v, 0) for v in set(vulnerabilities))
-
-
-def queue_key(urgency: str, vulnerabilities: Iterable[str], received_at: Any) -> tuple:
-    """Order of the queue: urgency, then vulnerability, then age (oldest first)."""
-    return (URGENCY_RANK[urgency], -vulnerability_score(vulnerabilities), received_at)
 
 
 # --- service areas ------------------------------------------------------------------
@@ -93,7 +77,7 @@ class Area:
     bound_km: float  # every point of the area is within this of the center
 
     @classmethod
-    def from_geojson(cls, geojson: dict) -> Area:
+    def from_geojson(cls, geojson: dict[str, Any]) -> Area:
         """Raises ValueError for anything that is not a valid GeoJSON Polygon."""
         if not isinstance(geojson, dict) or geojson.get("type") != "Polygon":
             raise ValueError("area must be a GeoJSON Polygon")
@@ -103,7 +87,7 @@ class Area:
         lon0, lat0 = float(rings[0][0][0]), float(rings[0][0][1])
         coslat = max(math.cos(math.radians(lat0)), 1e-6)
 
-        def project(ring: list) -> list[tuple[float, float]]:
+        def project(ring: list[list[float]]) -> list[tuple[float, float]]:
             return [((float(p[0]) - lon0) * coslat * _KM_PER_DEG_LAT,
                      (float(p[1]) - lat0) * _KM_PER_DEG_LAT) for p in ring]
 
@@ -316,111 +300,3 @@ class TeamIndex:
                     seen.add(team_id)
                     found.append(self.teams[team_id])
         return found
-
-
-# --- surge mode -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BacklogRequest:
-    id: str
-    lat: float
-    lon: float
-    category: str
-    urgency: str = "normal"
-    vulnerability: int = 0
-    tried: frozenset[str] = frozenset()  # teams that declined it or let an offer expire
-
-
-@dataclass(frozen=True)
-class Pairing:
-    request_id: str
-    team_id: str
-    distance_km: float
-
-
-def total_distance(pairings: Iterable[Pairing]) -> float:
-    return sum(p.distance_km for p in pairings)
-
-
-def _feasible(request: BacklogRequest, team: TeamSnapshot, margin_km: float) -> float | None:
-    if team.id not in request.tried and exclusion_reason(team, request.lat, request.lon, request.category, margin_km) is None:
-        return distance_km(request.lat, request.lon, team.lat, team.lon)
-    return None
-
-
-def assign_greedy(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnapshot],
-                  margin_km: float = 0.0) -> list[Pairing]:
-    """First come, nearest team with a free unit (what one-at-a-time matching does)."""
-    free = {t.id: t.free_capacity for t in teams}
-    pairings = []
-    for request in requests:
-        best: tuple[float, str] | None = None
-        for team in teams:
-            if free[team.id] <= 0:
-                continue
-            d = _feasible(request, team, margin_km)
-            if d is not None and (best is None or (d, team.id) < best):
-                best = (d, team.id)
-        if best is not None:
-            free[best[1]] -= 1
-            pairings.append(Pairing(request.id, best[1], best[0]))
-    return pairings
-
-
-def assign_jointly(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnapshot],
-                   margin_km: float = 0.0) -> list[Pairing]:
-    """Min-cost assignment: as many requests as can be matched, and among those
-    matchings the least total distance.  Teams are expanded into one column per
-    free unit of capacity (never more units than there are requests)."""
-    if not requests:
-        return []
-    slots: list[TeamSnapshot] = []
-    for team in teams:
-        slots.extend([team] * min(team.free_capacity, len(requests)))
-    if not slots:
-        return []
-    cost = np.empty((len(requests), len(slots)))
-    feasible = np.zeros_like(cost, dtype=bool)
-    column_of: dict[str, list[int]] = {}
-    for j, team in enumerate(slots):
-        column_of.setdefault(team.id, []).append(j)
-    for i, request in enumerate(requests):
-        for columns in column_of.values():
-            d = _feasible(request, slots[columns[0]], margin_km)
-            if d is not None:
-                cost[i, columns] = d
-                feasible[i, columns] = True
-    if not feasible.any():
-        return []
-    # An infeasible pair costs more than every feasible pair together, so the
-    # optimum first matches as many requests as possible, then minimises distance.
-    penalty = float(cost[feasible].sum()) + 1.0
-    cost[~feasible] = penalty
-    rows, cols = linear_sum_assignment(cost)
-    return [Pairing(requests[i].id, slots[j].id, float(cost[i, j]))
-            for i, j in zip(rows, cols, strict=True) if feasible[i, j]]
-
-
-def assign_backlog(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnapshot],
-                   margin_km: float = 0.0) -> list[Pairing]:
-    """Surge mode: the backlog tier by tier (urgency, then vulnerability), each
-    tier jointly on the capacity the tiers before it left free."""
-    free = {t.id: t.free_capacity for t in teams}
-    by_id = {t.id: t for t in teams}
-    tiers: dict[tuple[int, int], list[BacklogRequest]] = {}
-    for r in requests:
-        tiers.setdefault((URGENCY_RANK[r.urgency], -r.vulnerability), []).append(r)
-    pairings: list[Pairing] = []
-    for key in sorted(tiers):
-        left = [TeamSnapshot(**{**_fields(by_id[tid]), "capacity": n, "open_tasks": 0})
-                for tid, n in free.items() if n > 0]
-        tier_pairs = assign_jointly(tiers[key], left, margin_km)
-        for p in tier_pairs:
-            free[p.team_id] -= 1
-        pairings.extend(tier_pairs)
-    return pairings
-
-
-def _fields(team: TeamSnapshot) -> dict:
-    return {f: getattr(team, f) for f in team.__dataclass_fields__}

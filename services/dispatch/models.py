@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     true,
 )
 
+from shared.clock import UtcDateTime
 from shared.outbox import outbox_table, processed_events_table
 
 metadata = MetaData()
@@ -89,13 +89,13 @@ requests = Table(
     # Stored deadlines, claimed by one replica each (SKIP LOCKED):
     # waiting for capacity escalates at escalate_at; sla_due_at is when the
     # request should have been accepted by a team.
-    Column("escalate_at", DateTime(timezone=True), nullable=True),
-    Column("sla_due_at", DateTime(timezone=True), nullable=True),
-    Column("sla_breached_at", DateTime(timezone=True), nullable=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("accepted_at", DateTime(timezone=True), nullable=True),
-    Column("closed_at", DateTime(timezone=True), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("escalate_at", UtcDateTime(), nullable=True),
+    Column("sla_due_at", UtcDateTime(), nullable=True),
+    Column("sla_breached_at", UtcDateTime(), nullable=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("accepted_at", UtcDateTime(), nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_requests_queue", "status", "urgency_rank", "received_at"),
     Index("ix_requests_escalate_at", "escalate_at"),
     Index("ix_requests_sla_due_at", "sla_due_at"),
@@ -110,9 +110,9 @@ assignments = Table(
     # offered, accepted, in_progress, done, declined, expired, cancelled, reassigned
     Column("state", String(20), nullable=False),
     Column("distance_km", Float, nullable=False),
-    Column("offered_at", DateTime(timezone=True), nullable=False),
-    Column("offer_expires_at", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("offered_at", UtcDateTime(), nullable=False),
+    Column("offer_expires_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
     Index("ix_assignments_team_state", "team_id", "state"),
 )
 
@@ -123,7 +123,7 @@ notes = Table(
     Column("request_id", String(36), ForeignKey("requests.id"), nullable=False, index=True),
     Column("author", String(100), nullable=False),
     Column("text", Text, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )
 
 audit = Table(
@@ -135,7 +135,7 @@ audit = Table(
     Column("to_status", String(20), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("reason", Text, nullable=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

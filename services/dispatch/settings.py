@@ -1,3 +1,5 @@
+"""Dispatch's settings: offer, wait and SLA deadlines by urgency, surge mode, the team index, routing."""
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 

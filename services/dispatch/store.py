@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, any_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, any_, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -60,7 +60,7 @@ async def teams_changed_since(session: AsyncConnection, change_seq: int) -> list
     )).all())
 
 
-class DriverRow(dict):
+class DriverRow(dict[str, Any]):
     """A row read through the driver, looked at as SQLAlchemy's Row is
     (`row.name`, `row._mapping`)."""
 
@@ -75,10 +75,13 @@ class DriverRow(dict):
         return self
 
 
+# A team's row as `teams_by_id` reads it: one or the other, read alike.
+TeamRow = Row[Any] | DriverRow
+
 _TEAMS_BY_ID = f"SELECT {', '.join(c.name for c in teams.c)} FROM teams WHERE id = ANY($1::varchar[])"
 
 
-async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[Any]:
+async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[TeamRow]:
     """The current rows of a few teams, by primary key (SQLAlchemy rows, or
     DriverRows on PostgreSQL: read them alike)."""
     if not ids:
@@ -90,7 +93,7 @@ async def teams_by_id(session: AsyncConnection, ids: list[str]) -> list[Any]:
         # this runs inside its transaction.  SQLAlchemy's asyncpg dialect gives
         # each connection a json codec: categories and area arrive decoded.
         return [DriverRow(record) for record in await (await driver(session)).fetch(_TEAMS_BY_ID, ids)]
-    rows: list[Row] = []
+    rows: list[TeamRow] = []
     for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
         rows.extend((await session.execute(select(teams).where(teams.c.id.in_(ids[start:start + 500])))).all())
     return rows
@@ -187,7 +190,7 @@ async def lock_requests(session: AsyncConnection, ids: list[str]) -> list[Row]:
     return list(result.all())
 
 
-def _queue_filter(query, filters: dict[str, Any]):
+def _queue_filter(query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
     if filters.get("status"):
         query = query.where(requests.c.status == filters["status"])
     if filters.get("communities") is not None:
@@ -252,15 +255,23 @@ async def update_assignment(session: AsyncConnection, assignment_id: str, values
     await session.execute(update(assignments).where(assignments.c.id == assignment_id).values(**values))
 
 
-async def current_assignment(session: AsyncConnection, request_id: str) -> Row | None:
+# The assignment a request shows: its open offer or task, or the one done, latest offered.
+_CURRENT_ASSIGNMENT_STATES = OPEN_ASSIGNMENT_STATES + ("done",)
+
+
+async def current_assignments(session: AsyncConnection, request_ids: list[str]) -> dict[str, Row]:
+    """The assignment each of these requests shows (those that have one), in one query."""
+    if not request_ids:
+        return {}
     result = await session.execute(
         select(assignments)
-        .where(assignments.c.request_id == request_id,
-               assignments.c.state.in_(OPEN_ASSIGNMENT_STATES + ("done",)))
-        .order_by(assignments.c.offered_at.desc())
-        .limit(1)
+        .where(assignments.c.request_id.in_(request_ids), assignments.c.state.in_(_CURRENT_ASSIGNMENT_STATES))
+        .order_by(assignments.c.request_id, assignments.c.offered_at.desc())
     )
-    return result.first()
+    current: dict[str, Row] = {}
+    for row in result:
+        current.setdefault(row.request_id, row)  # the latest offered comes first
+    return current
 
 
 async def open_assignment(session: AsyncConnection, request_id: str) -> Row | None:
@@ -302,15 +313,6 @@ async def expired_offer_ids(session: AsyncConnection, now: datetime, limit: int)
     return list(result.scalars())
 
 
-async def count_open_assignments(session: AsyncConnection, team_id: str) -> int:
-    result = await session.execute(
-        select(func.count()).select_from(assignments).where(
-            assignments.c.team_id == team_id, assignments.c.state.in_(OPEN_ASSIGNMENT_STATES)
-        )
-    )
-    return int(result.scalar_one())
-
-
 # --- audit --------------------------------------------------------------------------
 
 
@@ -328,28 +330,38 @@ async def notes_of(session: AsyncConnection, request_id: str) -> list[Row]:
     return list(result.all())
 
 
-async def history(session: AsyncConnection, request_id: str) -> list[Row]:
+async def histories(session: AsyncConnection, request_ids: list[str]) -> dict[str, list[Row]]:
+    """Each of these requests' audit rows, oldest first, in one query."""
+    if not request_ids:
+        return {}
     result = await session.execute(
-        select(audit).where(audit.c.request_id == request_id).order_by(audit.c.id)
+        select(audit).where(audit.c.request_id.in_(request_ids)).order_by(audit.c.id)
     )
-    return list(result.all())
+    found: dict[str, list[Row]] = {}
+    for row in result:
+        found.setdefault(row.request_id, []).append(row)
+    return found
 
 
 # --- stats --------------------------------------------------------------------------
 
 
-def _scoped(query, column, communities: frozenset[str] | None):
+# The communities a figure is limited to; None: all of them.
+Communities = frozenset[str] | None
+
+
+def _scoped(query: Select[Any], column: ColumnElement[Any], communities: Communities) -> Select[Any]:
     return query if communities is None else query.where(column.in_(communities))
 
 
-async def open_by_community_and_category(session: AsyncConnection, communities) -> list[Row]:
+async def open_by_community_and_category(session: AsyncConnection, communities: Communities) -> list[Row]:
     query = (select(requests.c.community, requests.c.category, func.count().label("open"))
              .where(requests.c.status.in_(OPEN_REQUEST_STATES))
              .group_by(requests.c.community, requests.c.category))
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())
 
 
-async def waiting_by_community(session: AsyncConnection, communities) -> list[Row]:
+async def waiting_by_community(session: AsyncConnection, communities: Communities) -> list[Row]:
     """Requests that still need a team (queued, offered, escalated), per community."""
     query = (select(requests.c.community, func.count().label("waiting"))
              .where(requests.c.status.in_(("queued", "offered", "escalated")))
@@ -357,7 +369,7 @@ async def waiting_by_community(session: AsyncConnection, communities) -> list[Ro
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())
 
 
-async def on_duty_capacity_by_community(session: AsyncConnection, communities) -> list[Row]:
+async def on_duty_capacity_by_community(session: AsyncConnection, communities: Communities) -> list[Row]:
     query = (select(teams.c.community, func.count().label("teams"),
                     func.sum(teams.c.capacity).label("capacity"),
                     func.sum(teams.c.open_tasks).label("open_tasks"))
@@ -366,13 +378,13 @@ async def on_duty_capacity_by_community(session: AsyncConnection, communities) -
     return list((await session.execute(_scoped(query, teams.c.community, communities))).all())
 
 
-async def lifecycle_times(session: AsyncConnection, communities) -> list[Row]:
+async def lifecycle_times(session: AsyncConnection, communities: Communities) -> list[Row]:
     query = select(requests.c.received_at, requests.c.accepted_at, requests.c.closed_at).where(
         requests.c.accepted_at.is_not(None) | requests.c.closed_at.is_not(None))
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())
 
 
-async def sla_breaches_by_community(session: AsyncConnection, communities) -> list[Row]:
+async def sla_breaches_by_community(session: AsyncConnection, communities: Communities) -> list[Row]:
     query = (select(requests.c.community, func.count().label("breaches"))
              .where(requests.c.sla_breached_at.is_not(None)).group_by(requests.c.community))
     return list((await session.execute(_scoped(query, requests.c.community, communities))).all())

@@ -18,16 +18,20 @@ staleness of what it shortlists is bounded."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Row
 
 from shared.db import Database
 from shared.waiting import wake_or_timeout
 
-from . import service, store
+from . import store
 from .matching import TeamIndex
 from .settings import DispatchSettings
+from .teams import index_snapshot
 
 log = logging.getLogger("heartline.dispatch.team_index")
 
@@ -45,6 +49,9 @@ class TeamCache:
         self.refreshed_at: float | None = None  # monotonic time of the last reload's read
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self.built = asyncio.Event()  # the first full build is done (or there is no index)
+        if not self.enabled:
+            self.built.set()
 
     def current(self) -> TeamIndex | None:
         """The index if it is up to date within the bound, else None (read the database)."""
@@ -66,6 +73,7 @@ class TeamCache:
                 catching_up = self.index is None
                 if self.index is None:
                     self.index = await _build(rows)
+                    self.built.set()
                     log.info("team index built: %d teams in %.1fs", len(self.index.teams),
                              time.monotonic() - read_at)
                 else:
@@ -102,21 +110,17 @@ class TeamCache:
             await wake_or_timeout(self._wake, self.reload_seconds)
 
 
-async def _build(rows) -> TeamIndex:
+async def _build(rows: Sequence[Row[Any]]) -> TeamIndex:
     index = TeamIndex()
     for start in range(0, len(rows), _BUILD_SLICE):
         for row in rows[start:start + _BUILD_SLICE]:
             _apply(index, row)
         await asyncio.sleep(0)  # 100,000 teams take tens of seconds: keep serving meanwhile
-    # The index lives as long as the process: keep the collector from walking
-    # its objects at every full collection.
-    gc.collect()
-    gc.freeze()
     return index
 
 
-def _apply(index: TeamIndex, row) -> None:
+def _apply(index: TeamIndex, row: Row[Any]) -> None:
     if row.status == "deleted":
         index.discard(row.id)
     else:
-        index.add(service.index_snapshot(row))
+        index.add(index_snapshot(row))

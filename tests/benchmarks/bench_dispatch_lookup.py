@@ -4,7 +4,7 @@ PostgreSQL, one request at a time:
 - the service's path: the replica's in-memory index (team_index.TeamCache,
   built from the teams table as at start-up) shortlists and ranks, then the
   shortlisted teams' current rows are read by primary key and ranked afresh
-  (what `service._offer_nearest` does before reserving), inside the
+  (what `offers._offer_nearest` does before reserving), inside the
   transaction that records the offer, as in the service (its BEGIN and
   COMMIT are reported apart: the offer pays them whatever the lookup);
 - for comparison, the database-only path (what runs while the index is not
@@ -21,6 +21,7 @@ Run: .venv/bin/python -m tests.benchmarks dispatch_lookup
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import time
@@ -32,10 +33,11 @@ import numpy as np
 from sqlalchemy import text
 
 import services.dispatch
-from services.dispatch import service, store
+from services.dispatch import offers, store
 from services.dispatch.matching import WIDEN_MARGIN_KM, cells_for_point, cells_for_team, match_candidates
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.team_index import TeamCache
+from services.dispatch.teams import current_rows, team_snapshot
 from shared.db import Database
 from tests.benchmarks.bench_matching import _point, _teams
 from tests.support.infra import find_postgres, with_database
@@ -86,6 +88,8 @@ async def run() -> None:
         await cache.refresh()
         print(f"in-memory index of {len(cache.index.teams):,} teams built from the table in "
               f"{time.perf_counter() - started:.1f}s (once per replica, at start-up)")
+        gc.collect()
+        gc.freeze()  # as a served replica does once its index is built (shared/runtime.py)
 
         points = [_point(rng) for _ in range(LOOKUPS + 200)]
         whole, memory, recheck, transaction, found, rechecked = [], [], [], [], 0, 0
@@ -101,10 +105,10 @@ async def run() -> None:
                 t0 = time.perf_counter()
                 shortlist, _ = match_candidates(lat, lon, category, cache.current().near(lat, lon))
                 t1 = time.perf_counter()
-                for batch in service._batches(shortlist):  # the first batch, and the rest only if needed
+                for batch in offers.recheck_batches(shortlist):  # the first batch, and the rest only if needed
                     ids = [c.team_id for c in batch]
-                    rows = await service._current_rows(session, ids)
-                    candidates, _ = match_candidates(lat, lon, category, [service._snapshot(r) for r in rows.values()])
+                    rows = await current_rows(session=session, team_ids=ids)
+                    candidates, _ = match_candidates(lat, lon, category, [team_snapshot(r) for r in rows.values()])
                     if candidates:
                         break
                 t2 = time.perf_counter()
@@ -129,7 +133,7 @@ async def run() -> None:
                 t0 = time.perf_counter()
                 rows = await store.teams_near(session, cells_for_point(lat, lon), widened=False)
                 t1 = time.perf_counter()
-                candidates, _ = match_candidates(lat, lon, category, (service._snapshot(r) for r in rows))
+                candidates, _ = match_candidates(lat, lon, category, (team_snapshot(r) for r in rows))
                 t2 = time.perf_counter()
             if i >= 200:
                 samples.append(t2 - t0)

@@ -14,15 +14,8 @@ import time
 
 import numpy as np
 
-from services.dispatch.matching import (
-    BacklogRequest,
-    TeamIndex,
-    TeamSnapshot,
-    assign_backlog,
-    assign_greedy,
-    match_candidates,
-    total_distance,
-)
+from services.dispatch.matching import TeamIndex, TeamSnapshot, match_candidates
+from services.dispatch.surge import BacklogRequest, assign_backlog, assign_greedy, total_distance
 
 TEAMS = 100_000
 REQUESTS = 2_000

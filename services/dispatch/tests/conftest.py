@@ -3,15 +3,15 @@ volunteers and notify would publish them."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
 import pytest
 
+import services.dispatch
 from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
 from shared.contracts import (
@@ -21,26 +21,16 @@ from shared.contracts import (
     RequestReceivedV1,
     TeamChangedV1,
 )
+from shared.db import Database
 from shared.http import issue_coordinator_token
 from tests.support.bus import TestBus
 from tests.support.inprocess import serve_in_process, settings_for
+from tests.support.waiting import eventually
 
 TOKEN_SECRET = "dispatch-test-token-secret-0123456789"
 COMMUNITY = "wuhan-jianghan-01"
 HERE = (30.5928, 114.3055)
-
-
-async def eventually(probe: Callable[[], Awaitable], timeout: float = 15.0, what: str = "the condition"):
-    """Polls `probe` until it returns something truthy; fails after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {result!r}")
-        await asyncio.sleep(0.05)
+MIGRATIONS = Path(services.dispatch.__file__).parent / "migrations"
 
 
 def team_event(team_id: str | None = None, version: int = 1, *, lat: float = HERE[0], lon: float = HERE[1],
@@ -114,7 +104,7 @@ class Dispatch:
         async def probe():
             body = await self.request(request_id)
             return body if body.get("status") in statuses else None
-        return await eventually(probe, timeout, f"request {request_id} to be {statuses}")
+        return await eventually(probe, what=f"request {request_id} to be {statuses}", timeout=timeout)
 
     async def team_loaded(self, team_id: str, version: int = 1) -> None:
         """Until the team (at `version` or later) is in dispatch's table and in
@@ -127,7 +117,7 @@ class Dispatch:
                 return False
             teams = self.app.state.teams if self.app is not None else None
             return teams is None or not teams.enabled or teams.change_seq >= rows[0]["change_seq"]
-        await eventually(probe, 15.0, f"team {team_id} v{version} in dispatch")
+        await eventually(probe, what=f"team {team_id} v{version} in dispatch", timeout=15.0)
 
     async def sql(self, query: str, *args):
         conn = await asyncpg.connect(self.database_url.replace("postgresql+asyncpg://", "postgresql://"))
@@ -155,6 +145,30 @@ def start_dispatch(bus_env, make_database):
 
 
 @pytest.fixture
+async def dispatch_db(make_database):
+    """A migrated dispatch database of its own, for use cases called directly (no app, no bus)."""
+    db = Database(await make_database("dispatch"))
+    try:
+        await db.migrate(MIGRATIONS)
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
 async def dispatch(start_dispatch):
     async with start_dispatch() as running:
         yield running
+
+
+async def two_teams(dispatch: Dispatch) -> tuple[str, str]:
+    """A team next to the usual request and one a little further, one unit each; their ids."""
+    near, next_ = str(uuid4()), str(uuid4())
+    await dispatch.publish(team_event(near, lat=30.5955, lon=114.3005, capacity=1))
+    await dispatch.publish(team_event(next_, lat=30.6000, lon=114.3100, capacity=1))
+    await dispatch.team_loaded(near), await dispatch.team_loaded(next_)
+    return near, next_
+
+
+async def open_tasks(dispatch: Dispatch, team_id: str) -> int:
+    return (await dispatch.sql("SELECT open_tasks FROM teams WHERE id = $1", team_id))[0]["open_tasks"]

@@ -9,63 +9,13 @@ from hypothesis import strategies as st
 from services.dispatch.matching import (
     ESCALATION_REASONS,
     Area,
-    BacklogRequest,
     Exclusion,
     TeamIndex,
-    TeamSnapshot,
-    assign_backlog,
-    assign_greedy,
-    assign_jointly,
     escalation_reason,
     match_candidates,
-    queue_key,
-    total_distance,
 )
 
-CATEGORIES = ("medicine", "daily_necessities", "psychological_support")
-LAT0, LON0 = 30.59, 114.30
-
-lats = st.floats(LAT0 - 0.3, LAT0 + 0.3)
-lons = st.floats(LON0 - 0.3, LON0 + 0.3)
-
-
-@st.composite
-def squares(draw):
-    """A square polygon around a point, sometimes with a square hole."""
-    lat, lon = draw(lats), draw(lons)
-    half = draw(st.floats(0.01, 0.1))
-    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
-            [lon - half, lat + half], [lon - half, lat - half]]
-    rings = [ring]
-    if draw(st.booleans()):
-        h = half / 3
-        rings.append([[lon - h, lat - h], [lon + h, lat - h], [lon + h, lat + h], [lon - h, lat + h], [lon - h, lat - h]])
-    return {"type": "Polygon", "coordinates": rings}
-
-
-@st.composite
-def teams(draw, team_id: str):
-    area = draw(st.none() | squares())
-    return TeamSnapshot(
-        id=team_id, lat=draw(lats), lon=draw(lons), radius_km=draw(st.floats(0.5, 15)),
-        categories=frozenset(draw(st.sets(st.sampled_from(CATEGORIES), max_size=3))),
-        capacity=draw(st.integers(0, 3)), open_tasks=draw(st.integers(0, 3)),
-        active=draw(st.booleans()), on_duty=draw(st.booleans()),
-        area=Area.from_geojson(area) if area else None,
-    )
-
-
-@st.composite
-def team_lists(draw, max_size: int = 25):
-    n = draw(st.integers(0, max_size))
-    return [draw(teams(f"t{i}")) for i in range(n)]
-
-
-@st.composite
-def backlogs(draw, max_size: int = 12):
-    n = draw(st.integers(1, max_size))
-    return [BacklogRequest(f"r{i}", draw(lats), draw(lons), draw(st.sampled_from(CATEGORIES)))
-            for i in range(n)]
+from .strategies import CATEGORIES, lats, lons, team_lists
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,59 +46,6 @@ def test_the_spatial_index_finds_exactly_what_a_full_scan_finds(all_teams, point
             via_index, _ = match_candidates(lat, lon, category, index.near(lat, lon, margin > 0), margin_km=margin)
             via_scan, _ = match_candidates(lat, lon, category, all_teams, margin_km=margin)
             assert via_index == via_scan
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(backlogs(), team_lists(10))
-def test_surge_never_overfills_never_breaks_a_rule_and_is_never_worse_than_greedy(requests, all_teams) -> None:
-    joint = assign_jointly(requests, all_teams)
-    greedy = assign_greedy(requests, all_teams)
-    by_id = {t.id: t for t in all_teams}
-    by_request = {r.id: r for r in requests}
-    for pairings in (joint, greedy, assign_backlog(requests, all_teams)):
-        assert len({p.request_id for p in pairings}) == len(pairings), "a request assigned twice"
-        load: dict[str, int] = {}
-        for p in pairings:
-            team, request = by_id[p.team_id], by_request[p.request_id]
-            found, _ = match_candidates(request.lat, request.lon, request.category, [team])
-            assert found, f"{p} breaks a rule"
-            load[p.team_id] = load.get(p.team_id, 0) + 1
-        for team_id, n in load.items():
-            assert n <= by_id[team_id].capacity - by_id[team_id].open_tasks, "over capacity"
-    # Min-cost places as many requests as possible, and among such the shortest total.
-    assert len(joint) >= len(greedy)
-    if len(joint) == len(greedy):
-        assert total_distance(joint) <= total_distance(greedy) + 1e-6
-
-
-def test_surge_beats_greedy_on_a_classic_crossing() -> None:
-    # Greedy gives r0 the team next door, leaving r1 a long way to go.
-    a = TeamSnapshot("a", 30.600, 114.300, 30, frozenset({"medicine"}), 1, 0, True)
-    b = TeamSnapshot("b", 30.600, 114.400, 30, frozenset({"medicine"}), 1, 0, True)
-    r0 = BacklogRequest("r0", 30.600, 114.340, "medicine")
-    r1 = BacklogRequest("r1", 30.600, 114.200, "medicine")
-    greedy, joint = assign_greedy([r0, r1], [a, b]), assign_jointly([r0, r1], [a, b])
-    assert {(p.request_id, p.team_id) for p in greedy} == {("r0", "a"), ("r1", "b")}
-    assert {(p.request_id, p.team_id) for p in joint} == {("r0", "b"), ("r1", "a")}
-    assert total_distance(joint) < total_distance(greedy)
-
-
-def test_backlog_tiers_serve_critical_before_normal() -> None:
-    team = TeamSnapshot("a", 30.6, 114.3, 30, frozenset({"medicine"}), 1, 0, True)
-    near_normal = BacklogRequest("n", 30.6, 114.3, "medicine", "normal")
-    far_critical = BacklogRequest("c", 30.6, 114.4, "medicine", "critical")
-    assert [p.request_id for p in assign_backlog([near_normal, far_critical], [team])] == ["c"]
-
-
-def test_queue_key_orders_urgency_then_vulnerability_then_age() -> None:
-    keys = {
-        "normal-old": queue_key("normal", (), 1),
-        "critical-old": queue_key("critical", (), 1),
-        "critical-elderly-new": queue_key("critical", ("elderly_alone",), 5),
-        "critical-smartphone-new": queue_key("critical", ("no_smartphone",), 5),
-    }
-    assert sorted(keys, key=keys.get) == ["critical-elderly-new", "critical-smartphone-new",
-                                          "critical-old", "normal-old"]
 
 
 def test_escalation_reason_is_how_far_the_search_got() -> None:

@@ -5,24 +5,24 @@ is)."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 
-from services.dispatch import service, store
+from services.dispatch import store, teams
 from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
 from shared.db import Database
 from tests.support.bus import TestBus
 from tests.support.inprocess import serve_in_process, settings_for
+from tests.support.waiting import eventually
 
-from .conftest import TOKEN_SECRET, Dispatch, eventually, request_event, team_event
+from .conftest import TOKEN_SECRET, Dispatch, request_event, team_event
 
 
-async def _team_in_index(app, team_id: str, predicate, what: str, timeout: float = 15.0):
+async def _team_in_index(app, team_id: str, predicate, what: str):
     async def probe():
         index = app.state.teams.current()
         team = index.teams.get(team_id) if index is not None else None
         return team if team is not None and predicate(team) else None
-    return await eventually(probe, timeout, what)
+    return await eventually(probe, what=what, timeout=15.0)
 
 
 async def test_a_team_change_one_replica_handles_reaches_the_other_replicas_index(bus_env, make_database) -> None:
@@ -50,7 +50,8 @@ async def test_a_team_change_one_replica_handles_reaches_the_other_replicas_inde
         assert handled[0]["n"] == 2
         await bus.publish(team_event(team_id, version=3, status="deleted"))
         for app in apps:
-            await eventually(lambda app=app: _gone(app, team_id), 15.0, "the deleted team out of both indexes")
+            await eventually(lambda app=app: _gone(app, team_id), what="the deleted team out of both indexes",
+                             timeout=15.0)
 
 
 async def _gone(app, team_id: str) -> bool:
@@ -63,7 +64,7 @@ async def _apply_as_another_replica(database_url: str, event) -> None:
     db = Database(database_url)
     try:
         async with db.transaction() as session:
-            assert await service.apply_team_change(session, event)
+            assert await teams.apply_team_change(session=session, event=event)
     finally:
         await db.dispose()
 
@@ -85,7 +86,7 @@ async def test_a_team_whose_row_changed_after_the_index_read_it_is_never_offered
         near_id, far_id = str(near.data.team_id), str(far.data.team_id)
         for event in (near, far):
             await dispatch.publish(event)
-        await eventually(lambda: _both(app_teams, near_id, far_id), 15.0, "both teams in the index")
+        await eventually(lambda: _both(app_teams, near_id, far_id), what="both teams in the index", timeout=15.0)
         # Both changes may be handled side by side, and a handler reloads the
         # index after its commit: one still reloading would read the change
         # below.  Wait until both handlers are done.
@@ -118,28 +119,23 @@ async def _both(cache, *team_ids: str) -> bool:
     return index is not None and all(t in index.teams for t in team_ids)
 
 
-async def test_the_capacity_guard_refuses_a_team_changed_since_the_version_read(make_database) -> None:
-    database = await make_database("dispatch")
-    db = Database(database)
-    try:
-        await db.migrate(Path(service.__file__).parent / "migrations")
-        event = team_event(capacity=2)
-        team_id = str(event.data.team_id)
-        async with db.transaction() as session:
-            await service.apply_team_change(session, event)
-        async with db.transaction() as session:
-            await service.apply_team_change(session, team_event(team_id, version=2, capacity=2, on_duty=False))
-        async with db.transaction() as session:
-            assert not await store.reserve_capacity(session, team_id, version=1)
-            assert not await store.reserve_capacity(session, team_id, version=2)  # off duty
-        async with db.transaction() as session:
-            await service.apply_team_change(session, team_event(team_id, version=3, capacity=2))
-        async with db.transaction() as session:
-            assert await store.reserve_capacity(session, team_id, version=3)
-            changes = await store.teams_changed_since(session, -1)
-            assert [r.change_seq for r in changes] == [3]  # one number per applied change, in order
-    finally:
-        await db.dispose()
+async def test_the_capacity_guard_refuses_a_team_changed_since_the_version_read(dispatch_db) -> None:
+    event = team_event(capacity=2)
+    team_id = str(event.data.team_id)
+    async with dispatch_db.transaction() as session:
+        await teams.apply_team_change(session=session, event=event)
+    async with dispatch_db.transaction() as session:
+        await teams.apply_team_change(session=session,
+                                      event=team_event(team_id, version=2, capacity=2, on_duty=False))
+    async with dispatch_db.transaction() as session:
+        assert not await store.reserve_capacity(session, team_id, version=1)
+        assert not await store.reserve_capacity(session, team_id, version=2)  # off duty
+    async with dispatch_db.transaction() as session:
+        await teams.apply_team_change(session=session, event=team_event(team_id, version=3, capacity=2))
+    async with dispatch_db.transaction() as session:
+        assert await store.reserve_capacity(session, team_id, version=3)
+        changes = await store.teams_changed_since(session, -1)
+        assert [r.change_seq for r in changes] == [3]  # one number per applied change, in order
 
 
 async def test_on_sqlite_the_index_is_built_kept_current_and_offers(bus_env, tmp_path) -> None:
@@ -157,7 +153,7 @@ async def test_on_sqlite_the_index_is_built_kept_current_and_offers(bus_env, tmp
         async def offered():
             body = (await client.get(f"/v1/requests/{request.data.request_id}")).json()
             return body if body.get("status") == "offered" else None
-        body = await eventually(offered, 15.0, "the offer")
+        body = await eventually(offered, what="the offer", timeout=15.0)
         assert body["assignment"]["team_id"] == team_id
         await bus.publish(team_event(team_id, version=2, capacity=1, on_duty=False))
         await _team_in_index(app, team_id, lambda t: not t.on_duty, "version 2 in the index")

@@ -1,19 +1,16 @@
-"""Teams' events, the spatial index, queue priority, widening and escalation,
+"""Offering requests to teams: the nearest team whose area covers the
+request, polygons with holes, widening, escalation with its reason, an
+escalated request offered once a team can take it, and the queue's priority;
 on real PostgreSQL and NATS."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from uuid import uuid4
 
-from services.dispatch import service, store
-from services.dispatch.scheduler import QueueSweeper
-from services.dispatch.settings import DispatchSettings
-from shared.db import Database
+from tests.support.waiting import eventually
 
-from .conftest import Dispatch, eventually, request_event, team_event
+from .conftest import Dispatch, request_event, team_event
 
 # A square around the request's location (30.5950, 114.3000) with a hole in its middle.
 SQUARE_WITH_HOLE = {
@@ -125,26 +122,6 @@ async def test_the_search_widens_once_to_a_team_just_outside_its_area(dispatch: 
     assert "widened" in body["status_reason"]
 
 
-async def test_a_team_change_takes_effect_and_old_versions_are_ignored(dispatch: Dispatch) -> None:
-    team = str(uuid4())
-    await dispatch.publish(team_event(team, version=2, on_duty=False))
-    await dispatch.team_loaded(team, 2)
-    await dispatch.publish(team_event(team, version=1, on_duty=True))  # late, older: ignored
-    request = request_event()
-    await dispatch.publish(request)
-    await dispatch.wait_status(str(request.data.request_id), "escalated")
-    await dispatch.bus.settled("dispatch-teams")  # the late version 1 was handled (another consumer)
-    rows = await dispatch.sql("SELECT version, on_duty FROM teams WHERE id = $1", team)
-    assert (rows[0]["version"], rows[0]["on_duty"]) == (2, False)
-
-    # Volunteers republishes at the shift boundary: now on duty, new requests get the team.
-    await dispatch.publish(team_event(team, version=3, on_duty=True))
-    await dispatch.team_loaded(team, 3)
-    later = request_event()
-    await dispatch.publish(later)
-    assert (await dispatch.wait_status(str(later.data.request_id), "offered"))["assignment"]["team_id"] == team
-
-
 async def test_the_queue_serves_urgency_then_vulnerability_then_age(dispatch: Dispatch) -> None:
     team = str(uuid4())
     await dispatch.publish(team_event(team, capacity=0))
@@ -172,54 +149,6 @@ async def test_the_queue_serves_urgency_then_vulnerability_then_age(dispatch: Di
 async def _waiting(dispatch: Dispatch, request_id: str) -> bool:
     body = await dispatch.request(request_id)
     return body.get("status") == "queued" and (body.get("status_reason") or "").startswith("waiting")
-
-
-async def test_a_unit_freed_in_the_middle_of_a_sweep_goes_to_the_most_urgent_request(make_database,
-                                                                                      monkeypatch) -> None:
-    # The sweep offers queued requests one at a time, most urgent first.  Here
-    # the team gets a unit just after the most urgent request was found waiting
-    # for it (as when its change commits while the sweep runs): the next one
-    # in line must not take it; the next sweep gives it to the most urgent.
-    database = await make_database("dispatch")
-    db = Database(database)
-    try:
-        await db.migrate(Path(service.__file__).parent / "migrations")
-        settings = DispatchSettings(database_url=database)
-        team = str(uuid4())
-        async with db.transaction() as session:
-            await service.apply_team_change(session, team_event(team, capacity=0))
-        old = datetime.now(UTC) - timedelta(hours=2)
-        events = [request_event(urgency="normal", received_at=old), request_event(urgency="critical", received_at=old),
-                  request_event(urgency="critical", vulnerabilities=("elderly_alone",))]
-        for event in events:
-            async with db.transaction() as session:
-                await service.take_request(session, settings, event)
-        normal, critical, elderly = (str(e.data.request_id) for e in events)
-
-        tried: list[str] = []
-        offer = service.offer_to_best_team
-
-        async def offer_then_free_a_unit(session, *args):
-            result = await offer(session, *args)
-            if not tried:
-                async with db.transaction() as other:
-                    assert await service.apply_team_change(other, team_event(team, version=2, capacity=1))
-            tried.append(args[1])
-            return result
-
-        async def statuses() -> list[str]:
-            async with db.connect() as conn:
-                return [(await store.get_request(conn, r)).status for r in (elderly, critical, normal)]
-
-        monkeypatch.setattr(service, "offer_to_best_team", offer_then_free_a_unit)
-        sweeper = QueueSweeper(SimpleNamespace(db=db), settings)
-        await sweeper.sweep()
-        assert tried == [elderly, critical, normal]
-        assert await statuses() == ["queued", "queued", "queued"]
-        await sweeper.sweep()
-        assert await statuses() == ["offered", "queued", "queued"]
-    finally:
-        await db.dispose()
 
 
 async def test_a_request_that_needs_no_volunteer_goes_to_coordinators(dispatch: Dispatch) -> None:

@@ -1,24 +1,23 @@
-"""Dispatch's clock-driven door: expires offers past their deadline, escalates
-requests that waited too long for capacity, reports SLA breaches, and offers
-queued requests again when teams change or capacity frees up.  Deadlines live
-in the database, so they survive restarts; with several replicas each row is
-claimed by one of them (SKIP LOCKED) and handled once."""
+"""Dispatch's timed loop: the queue sweep, which expires offers past their
+deadline, escalates requests that waited too long for capacity, reports SLA
+breaches, and offers queued requests again when teams change or capacity
+frees up.  Deadlines live in the database, so they survive restarts; with
+several replicas each row is claimed by one of them (SKIP LOCKED) and handled
+once.  (The team index's reload loop lives with the index, in team_index.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from datetime import UTC, datetime
 
+from shared.clock import utcnow
 from shared.runtime import Runtime
 from shared.waiting import wake_or_timeout
 
-from . import service
+from . import deadlines, offers
+from .matching import TeamIndex
 from .settings import DispatchSettings
 from .team_index import TeamCache
-
-log = logging.getLogger("heartline.dispatch.scheduler")
 
 
 class QueueSweeper:
@@ -44,28 +43,30 @@ class QueueSweeper:
 
     async def sweep(self) -> None:
         db = self.runtime.db
-        now = datetime.now(UTC)
+        settings = self.settings
+        now = utcnow()
         async with db.transaction() as session:
-            await service.expire_offers(session, now)
+            await deadlines.expire_offers(session=session, now=now)
         async with db.transaction() as session:
-            await service.escalate_overdue(session, now)
+            await deadlines.escalate_overdue(session=session, now=now)
         async with db.transaction() as session:
-            await service.report_sla_breaches(session, now)
+            await deadlines.report_sla_breaches(session=session, now=now)
         async with db.transaction() as session:
-            queued = await service.queued_request_ids(session, self.settings.surge_batch)
-        if len(queued) >= self.settings.surge_threshold:
+            queued = await offers.queued_request_ids(session=session, limit=settings.surge_batch)
+        if len(queued) >= settings.surge_threshold:
             async with db.transaction() as session:
-                await service.assign_surge(session, self.settings, queued, self._index())
+                await offers.assign_surge(session=session, request_ids=queued, settings=settings, index=self._index())
             async with db.transaction() as session:
-                queued = await service.queued_request_ids(session, self.settings.surge_batch)
+                queued = await offers.queued_request_ids(session=session, limit=settings.surge_batch)
         # Escalated requests are matched again when something changed (and
         # now and then regardless), in the same order as the queued ones.
         retry_escalated = self._changed or time.monotonic() >= self._next_escalated_retry
         self._changed = False
         if retry_escalated:
-            self._next_escalated_retry = time.monotonic() + self.settings.escalated_retry_seconds
+            self._next_escalated_retry = time.monotonic() + settings.escalated_retry_seconds
             async with db.transaction() as session:
-                waiting = await service.waiting_request_ids(session, self.settings.surge_batch, True)
+                waiting = await offers.waiting_request_ids(session=session, limit=settings.surge_batch,
+                                                           with_escalated=True)
         else:
             waiting = [(request_id, "queued") for request_id in queued]
         # Most urgent first, each in its own transaction: a team that a request
@@ -75,9 +76,11 @@ class QueueSweeper:
         for request_id, status in waiting:
             async with db.transaction() as session:
                 if status == "queued":
-                    await service.offer_to_best_team(session, self.settings, request_id, self._index(), held)
+                    await offers.offer_to_best_team(session=session, request_id=request_id, settings=settings,
+                                                    index=self._index(), held=held)
                 else:
-                    await service.retry_escalated(session, self.settings, request_id, self._index(), held)
+                    await offers.retry_escalated(session=session, request_id=request_id, settings=settings,
+                                                 index=self._index(), held=held)
 
-    def _index(self):
+    def _index(self) -> TeamIndex | None:
         return self.teams.current() if self.teams is not None else None
