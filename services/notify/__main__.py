@@ -1,3 +1,5 @@
+"""`python -m services.notify`: serves notify (or, with `migrate`, only migrates its database)."""
+
 from shared.serve import serve
 
 from .app import create_app

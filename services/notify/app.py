@@ -1,5 +1,6 @@
-"""Notify: messages out by SMS and chat (in each person's language, with
-consent, quiet hours and rate limits), and replies in from providers' webhooks."""
+"""Notify's app factory: messages out by SMS and chat (in each person's
+language, with consent, quiet hours and rate limits), and replies in from
+providers' webhooks."""
 
 from __future__ import annotations
 
@@ -10,33 +11,32 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.clock import utcnow
 from shared.http import install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
-from . import api, handlers
+from . import api, handlers, loops
+from .channels import Channel, build_channels
+from .messages import Composer
 from .models import outbox, processed_events
-from .sender import DeliverySender, build_channels
-from .service import Notifier, _utcnow
 from .settings import NotifySettings
 from .templates import MessageTemplates
 
 
-def create_app(settings: NotifySettings | None = None, channels=None,
+def create_app(settings: NotifySettings | None = None, channels: dict[str, Channel] | None = None,
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     # apprise logs provider calls at INFO, with hosts and sometimes tokens in them.
     logging.getLogger("apprise").setLevel(logging.WARNING)
     runtime = Runtime(settings, "notify", settings.database_url,
                       Path(__file__).parent / "migrations", outbox, processed_events)
-    notifier = Notifier(settings, MessageTemplates(settings.templates_dir), clock or _utcnow)
-    sender = DeliverySender(runtime, notifier, channels or build_channels(settings))
-    runtime.background(sender.run)
-    handlers.register(runtime, notifier)
+    composer = Composer(settings, MessageTemplates(settings.templates_dir), clock or utcnow)
+    loops.register(runtime, composer, channels or build_channels(settings))
+    handlers.register(runtime, composer)
     app = FastAPI(title="Heartline notify", version="1", lifespan=runtime.lifespan)
     app.state.runtime = runtime
-    app.state.notifier = notifier
     install_problem_handlers(app)
     app.include_router(runtime.health_router())
-    app.include_router(api.router(runtime, notifier))
+    app.include_router(api.router(runtime, composer))
     mount_metrics(app)
     return app

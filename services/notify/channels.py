@@ -1,4 +1,4 @@
-"""Where messages go out: small channel classes in front of apprise, so the
+"""Channels, where messages go out: small classes in front of apprise, so the
 rest of notify never sees a provider.  A channel raises `SendFailed` when the
 provider did not take the message."""
 
@@ -10,16 +10,15 @@ from urllib.parse import quote
 
 import apprise
 
+from shared.phones import mask_phone
+
+from .settings import NotifySettings
+
 log = logging.getLogger("heartline.notify.channels")
 
 
 class SendFailed(Exception):
-    pass
-
-
-def mask_phone(phone: str) -> str:
-    """+8613800138000 -> +86138****8000: enough to tell messages apart in a log."""
-    return phone[:6] + "****" + phone[-4:] if len(phone) > 10 else "****"
+    """The provider did not take the message; the text says why, never the address."""
 
 
 class Channel:
@@ -63,3 +62,12 @@ class LogChannel(Channel):
     async def send(self, address: str, title: str, body: str) -> None:
         shown = mask_phone(address) if address.startswith("+") else "(team chat)"
         log.info("[%s to %s] %s", self.kind, shown, body)
+
+
+def build_channels(settings: NotifySettings) -> dict[str, Channel]:
+    """SMS through the configured gateway (or the log, in development), chat to each team's own URL."""
+    sms: Channel = (
+        AppriseChannel(settings.sms_url, settings.send_timeout_seconds)
+        if settings.sms_url else LogChannel("sms")
+    )
+    return {"sms": sms, "chat": AppriseChannel(None, settings.send_timeout_seconds)}

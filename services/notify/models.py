@@ -5,7 +5,6 @@ delivery log.  No other service reads them."""
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -15,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.clock import UtcDateTime
 from shared.outbox import outbox_table, processed_events_table
 
 metadata = MetaData()
@@ -34,7 +34,9 @@ requesters = Table(
     # Dispatch's status of the request, as far as notify heard (by sequence).
     Column("status", String(12), nullable=True),
     Column("sequence", Integer, nullable=True),
-    Column("rated_at", DateTime(timezone=True), nullable=True),
+    # When dispatch promised the requester a team by (its SLA), from the status changes.
+    Column("expected_by", UtcDateTime(), nullable=True),
+    Column("rated_at", UtcDateTime(), nullable=True),
 )
 
 teams = Table(
@@ -61,8 +63,8 @@ offers = Table(
     Column("category", String(40), nullable=True),
     Column("urgency", String(10), nullable=True),
     Column("summary", Text, nullable=True),
-    Column("offer_expires_at", DateTime(timezone=True), nullable=True),
-    Column("offered_at", DateTime(timezone=True), nullable=True),
+    Column("offer_expires_at", UtcDateTime(), nullable=True),
+    Column("offered_at", UtcDateTime(), nullable=True),
 )
 
 # Consent per phone number: opt-out (STOP or API) and a preferred channel.
@@ -73,7 +75,7 @@ consents = Table(
     Column("opted_out", Boolean, nullable=False),
     Column("preferred_channel", String(12), nullable=True),  # sms | phone_call
     Column("changed_via", String(10), nullable=False),  # sms | chat | api
-    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
 )
 
 inbound_messages = Table(
@@ -85,7 +87,7 @@ inbound_messages = Table(
     Column("provider_message_id", String(100), nullable=True),
     Column("text", Text, nullable=False),
     Column("outcome", String(20), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     # A provider that retries its webhook sends the same message id again.
     UniqueConstraint("channel", "provider_message_id", name="uq_inbound_provider_id"),
 )
@@ -103,10 +105,10 @@ deliveries = Table(
     Column("body", Text, nullable=False),
     Column("status", String(10), nullable=False),  # pending | sent | failed | suppressed
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("last_error", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
     Column("locale", String(8), nullable=True),
     Column("template", String(40), nullable=True),
     Column("community", String(100), nullable=True),
@@ -118,4 +120,5 @@ deliveries = Table(
 )
 
 outbox = outbox_table(metadata)
+SOURCE = "heartline/notify"  # the `source` of every event notify puts in its outbox
 processed_events = processed_events_table(metadata)

@@ -38,7 +38,7 @@ class SlidingWindowLimiter:
 
     def _forget(self, now: float) -> None:
         horizon = now - self.window
-        self._sends = [s for s in self._sends if s.ended is None or s.ended > horizon]
+        self._sends = [send for send in self._sends if send.ended is None or send.ended > horizon]
 
     def delay(self) -> float:
         """Seconds until one more send may start (0: now)."""
@@ -46,7 +46,7 @@ class SlidingWindowLimiter:
         self._forget(now)
         if len(self._sends) < self.per_window:
             return 0.0
-        ended = [s.ended for s in self._sends if s.ended is not None]
+        ended = [send.ended for send in self._sends if send.ended is not None]
         if not ended:
             return _IN_FLIGHT_POLL  # all still in flight: one of them must finish first
         return max(min(ended) + self.window - now, 1e-3)

@@ -1,5 +1,5 @@
-"""What a reply by SMS or chat says, and whether a webhook really came from
-the provider.  Pure: no I/O."""
+"""Replies read: what an SMS or chat reply says, and whether a webhook really
+came from the provider.  Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -29,10 +29,6 @@ class Reply:
     word: str | None
     digit: int | None
     ref: str | None
-
-    @property
-    def recognised(self) -> bool:
-        return self.word is not None or self.digit is not None
 
 
 def parse_reply(text: str) -> Reply:

@@ -1,12 +1,26 @@
 """Notify's HTTP shapes."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
+from pydantic_core import PydanticCustomError
 
-PHONE_PATTERN = r"^\+[1-9]\d{6,14}$"
+from shared.phones import E164_PATTERN, parse_phone
+
+
+def _e164(raw: str) -> str:
+    try:
+        return parse_phone(raw)
+    except ValueError as exc:  # shared.phones' own wording, without pydantic's "Value error, "
+        raise PydanticCustomError("phone", str(exc)) from None
+
+
+# A phone number as it comes in over HTTP: parse_phone is the check, the pattern only documents the shape.
+E164Phone = Annotated[str, AfterValidator(_e164)]
+PHONE_SCHEMA: JsonDict = {"pattern": E164_PATTERN}
 
 
 class DeliveryOut(BaseModel):
@@ -53,7 +67,7 @@ class InboundSms(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    sender: str = Field(alias="from", pattern=PHONE_PATTERN, description="E.164")
+    sender: E164Phone = Field(alias="from", description="E.164")
     text: str = Field(min_length=1, max_length=1600)
     id: str | None = Field(None, max_length=100, description="The provider's message id (de-duplicates).")
 

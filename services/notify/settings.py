@@ -1,3 +1,5 @@
+"""Notify's settings: providers, coordinators, templates, quiet hours, rate limits and retries."""
+
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -39,14 +41,10 @@ class NotifySettings(ServiceSettings):
     )
     sms_max_segments: int = Field(3, ge=1, le=10, description="Longer texts are shortened to fit.")
 
-    # Quiet hours (local time in quiet_timezone): non-urgent messages wait until the end.
+    # Quiet hours (local time in `timezone`): non-urgent messages wait until the end.
     quiet_start: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="e.g. 22:00")
     quiet_end: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="e.g. 07:00")
     timezone: str = Field("Asia/Shanghai", description="Quiet hours and times shown in messages.")
-    expected_minutes: dict[str, int] = Field(
-        default_factory=lambda: {"critical": 60, "high": 120, "normal": 480, "low": 1440},
-        description="Per urgency: how long after acceptance a requester is told to expect the team.",
-    )
 
     # Messages per second per channel, enforced by each replica's sender.
     rate_per_second: dict[str, float] = Field(default_factory=lambda: {"sms": 20.0, "chat": 10.0})

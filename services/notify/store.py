@@ -1,45 +1,43 @@
-"""Every query notify makes."""
+"""Notify's store: every query notify makes, and nothing else."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db import insert_for
+
 from .models import consents, deliveries, inbound_messages, offers, requesters, teams
-
-
-def _insert(session: AsyncConnection):
-    return postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert
-
 
 # --- requesters -------------------------------------------------------------------------
 
 
 async def save_requester(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(
-        _insert(session)(requesters).values(**values).on_conflict_do_nothing(index_elements=["request_id"])
+        insert_for(session, requesters).values(**values).on_conflict_do_nothing(index_elements=["request_id"])
     )
 
 
-async def get_requester(session: AsyncConnection, request_id: str, for_update: bool = False) -> Row | None:
-    query = select(requesters).where(requesters.c.request_id == request_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).first()
+async def get_requester(session: AsyncConnection, request_id: str) -> Row | None:
+    return (await session.execute(select(requesters).where(requesters.c.request_id == request_id))).first()
 
 
-async def track_request_status(session: AsyncConnection, request_id: str, status: str, sequence: int) -> None:
-    """Keeps the newest status heard (events may arrive out of order)."""
+async def track_request_status(session: AsyncConnection, request_id: str, status: str, sequence: int,
+                               expected_by: datetime | None) -> None:
+    """Keeps the newest status heard (events may arrive out of order), and the
+    time the requester was promised whenever a status change carries one."""
+    values: dict[str, Any] = dict(status=status, sequence=sequence)
+    if expected_by is not None:  # an older producer's event leaves the promise already heard
+        values["expected_by"] = expected_by
     await session.execute(
         update(requesters)
         .where(requesters.c.request_id == request_id,
                or_(requesters.c.sequence.is_(None), requesters.c.sequence < sequence))
-        .values(status=status, sequence=sequence)
+        .values(**values)
     )
 
 
@@ -92,14 +90,14 @@ async def record_offer(session: AsyncConnection, values: dict[str, Any]) -> None
     """An offer's details; its state stays whatever a status change already said."""
     details = {k: values[k] for k in ("category", "urgency", "summary", "offer_expires_at", "offered_at")}
     await session.execute(
-        _insert(session)(offers).values(**values)
+        insert_for(session, offers).values(**values)
         .on_conflict_do_update(index_elements=["assignment_id"], set_=details)
     )
 
 
 async def track_offer_state(session: AsyncConnection, values: dict[str, Any]) -> None:
     """Moves an offer to the state a status change names, if that change is newer."""
-    insert = _insert(session)(offers).values(**values)
+    insert = insert_for(session, offers).values(**values)
     await session.execute(
         insert.on_conflict_do_update(
             index_elements=["assignment_id"],
@@ -137,7 +135,7 @@ async def opted_out_among(session: AsyncConnection, phones: list[str]) -> set[st
 
 
 async def save_consent(session: AsyncConnection, values: dict[str, Any]) -> None:
-    insert = _insert(session)(consents).values(**values)
+    insert = insert_for(session, consents).values(**values)
     await session.execute(insert.on_conflict_do_update(
         index_elements=["phone"], set_={k: v for k, v in values.items() if k != "phone"}
     ))
@@ -149,7 +147,7 @@ async def save_consent(session: AsyncConnection, values: dict[str, Any]) -> None
 async def record_inbound(session: AsyncConnection, values: dict[str, Any]) -> bool:
     """False when the provider sent this message (same id) before."""
     result = await session.execute(
-        _insert(session)(inbound_messages).values(**values).on_conflict_do_nothing(
+        insert_for(session, inbound_messages).values(**values).on_conflict_do_nothing(
             index_elements=["channel", "provider_message_id"]
         )
     )
@@ -162,63 +160,49 @@ async def set_inbound_outcome(session: AsyncConnection, inbound_id: str, outcome
     )
 
 
-async def inbound_outcome(session: AsyncConnection, channel: str, provider_message_id: str) -> str | None:
-    return (await session.execute(
-        select(inbound_messages.c.outcome).where(
-            inbound_messages.c.channel == channel,
-            inbound_messages.c.provider_message_id == provider_message_id)
-    )).scalar_one_or_none()
-
-
 # --- deliveries -------------------------------------------------------------------------
 
 
-async def queue_delivery(session: AsyncConnection, values: dict[str, Any]) -> bool:
-    """False when this (event, recipient, channel) was queued before."""
-    result = await session.execute(
-        _insert(session)(deliveries).values(**values).on_conflict_do_nothing(
+async def queue_delivery(session: AsyncConnection, values: dict[str, Any]) -> None:
+    """Does nothing when this (event, recipient, channel) was queued before."""
+    await session.execute(
+        insert_for(session, deliveries).values(**values).on_conflict_do_nothing(
             index_elements=["cause_event_id", "recipient", "channel"]
         )
     )
-    return result.rowcount == 1
 
 
-async def due_deliveries(session: AsyncConnection, now: datetime, limit: int,
-                         channels: list[str] | None = None) -> list[Row]:
-    query = select(deliveries).where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-    if channels is not None:
-        query = query.where(deliveries.c.channel.in_(channels))
+async def due_deliveries(session: AsyncConnection, now: datetime, limit: int, channels: list[str]) -> list[Row]:
+    """Pending deliveries of these channels whose time has come, oldest first,
+    locked so that no other replica sends them too."""
     result = await session.execute(
-        query.order_by(deliveries.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+        select(deliveries)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now,
+               deliveries.c.channel.in_(channels))
+        .order_by(deliveries.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
     )
     return list(result.all())
-
-
-async def next_due_at(session: AsyncConnection) -> datetime | None:
-    return (await session.execute(
-        select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")
-    )).scalar_one_or_none()
 
 
 async def update_delivery(session: AsyncConnection, delivery_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
 
-def _delivery_filters(query, f: dict[str, Any]):
-    if f.get("request_id"):
-        query = query.where(deliveries.c.request_id == f["request_id"])
-    if f.get("status"):
-        query = query.where(deliveries.c.status == f["status"])
-    if f.get("recipient"):
-        query = query.where(deliveries.c.recipient == f["recipient"])
-    if f.get("channel"):
-        query = query.where(deliveries.c.channel == f["channel"])
-    if f.get("since"):
-        query = query.where(deliveries.c.created_at >= f["since"])
-    if f.get("until"):
-        query = query.where(deliveries.c.created_at < f["until"])
-    if f.get("communities") is not None:
-        query = query.where(deliveries.c.community.in_(sorted(f["communities"])))
+def _delivery_filters(query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+    if filters.get("request_id"):
+        query = query.where(deliveries.c.request_id == filters["request_id"])
+    if filters.get("status"):
+        query = query.where(deliveries.c.status == filters["status"])
+    if filters.get("recipient"):
+        query = query.where(deliveries.c.recipient == filters["recipient"])
+    if filters.get("channel"):
+        query = query.where(deliveries.c.channel == filters["channel"])
+    if filters.get("since"):
+        query = query.where(deliveries.c.created_at >= filters["since"])
+    if filters.get("until"):
+        query = query.where(deliveries.c.created_at < filters["until"])
+    if filters.get("communities") is not None:
+        query = query.where(deliveries.c.community.in_(sorted(filters["communities"])))
     return query
 
 

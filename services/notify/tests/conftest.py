@@ -14,6 +14,7 @@ import pytest
 from services.notify.app import create_app
 from services.notify.replies import sign
 from services.notify.settings import NotifySettings
+from shared.clock import utcnow
 from shared.contracts import (
     AssignmentOfferedV1,
     RequestReceivedV1,
@@ -37,7 +38,7 @@ class Clock:
         self.at: datetime | None = None
 
     def __call__(self) -> datetime:
-        return self.at or datetime.now(UTC)
+        return self.at or utcnow()
 
 
 @dataclass
@@ -132,8 +133,9 @@ def offered(request_id: UUID, team_id: UUID, assignment_id: UUID | None = None,
 
 def status_changed(request_id: UUID, status: str, sequence: int, team_id: UUID | None = None,
                    assignment_id: UUID | None = None, reason: str | None = None,
-                   community: str | None = COMMUNITY) -> RequestStatusChangedV1:
+                   community: str | None = COMMUNITY, changed_at: datetime | None = None,
+                   expected_by: datetime | None = None) -> RequestStatusChangedV1:
     return RequestStatusChangedV1(source="heartline/dispatch", correlationid=str(request_id), data=dict(
         request_id=request_id, status=status, sequence=sequence, team_id=team_id,
         assignment_id=assignment_id, community=community, reason=reason,
-        changed_at=datetime.now(UTC)))
+        changed_at=changed_at or datetime.now(UTC), expected_by=expected_by))

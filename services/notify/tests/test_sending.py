@@ -5,40 +5,25 @@ logs or API output."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
 from tests.support.httpserver import LocalHttpServer, Request
-from tests.support.waiting import wait_until
+from tests.support.waiting import eventually
 
 from .conftest import REQUESTER_PHONE, request_received
-
-
-async def until(predicate, what: str, timeout: float = 20.0):
-    return await asyncio.to_thread(wait_until, predicate, timeout, 0.05, what)
-
-
-async def until_async(probe, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := await probe():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_a_provider_500_is_retried_with_backoff_until_it_goes_through(notify) -> None:
     notify.capture.fail_next = 2
     await notify.bus.publish(request_received(uuid4()))
-    await until(lambda: notify.capture.sms_to(REQUESTER_PHONE), "the SMS after two failures")
-    [delivery] = await until_async(lambda: notify.deliveries(status="sent"), "the sent record")
+    await eventually(lambda: notify.capture.sms_to(REQUESTER_PHONE), what="the SMS after two failures")
+    [delivery] = await eventually(lambda: notify.deliveries(status="sent"), what="the sent record")
     assert delivery["attempts"] == 3 and delivery["last_error"] is None
     delivered = await notify.bus.wait_for("aid.notification.delivered.v1")
     assert (delivered["data"]["status"], delivered["data"]["attempts"]) == ("sent", 3)
@@ -48,7 +33,7 @@ async def test_after_the_last_attempt_a_failed_record_and_a_coordinator_alert(no
     notify.capture.fail_next = 3  # max_attempts is 3: every attempt fails, the alert then goes through
     request_id = uuid4()
     await notify.bus.publish(request_received(request_id))
-    alert = (await until(lambda: notify.capture.at("/chat/jianghan-coordinators"), "the alert"))[0]
+    alert = (await eventually(lambda: notify.capture.at("/chat/jianghan-coordinators"), what="the alert"))[0]
     assert alert.body["message"].startswith("【消息未送达】发给求助人的短信消息（求助 HL-7Q2K）尝试 3 次后失败")
     [failed] = await notify.deliveries(status="failed")
     assert failed["request_id"] == str(request_id)
@@ -104,11 +89,11 @@ async def test_a_provider_that_does_not_answer_in_time_is_retried(bus_env, make_
                                sms_url=slow_gateway.sms_url, send_timeout_seconds=0.5)
     async with serve_in_process(create_app(settings, clock=clock)) as client, TestBus(bus_env) as bus:
         await bus.publish(request_received(uuid4()))
-        await until(lambda: slow_gateway.received, "the SMS on the second attempt")
+        await eventually(lambda: slow_gateway.received, what="the SMS on the second attempt")
         assert slow_gateway.received[0]["to"] == REQUESTER_PHONE
         async def sent():
             return [d for d in (await client.get("/v1/deliveries")).json() if d["status"] == "sent"]
-        [delivery] = await until_async(sent, "the sent record")
+        [delivery] = await eventually(sent, what="the sent record")
         assert delivery["attempts"] == 2
 
 
@@ -122,16 +107,16 @@ async def test_quiet_hours_defer_non_urgent_messages_and_let_urgent_ones_through
     await notify.bus.publish(request_received(normal, urgency="normal", reference="HL-NORM"))
     await notify.bus.publish(request_received(critical, urgency="critical", phone="+8613800000009",
                                               reference="HL-CRIT"))
-    await until(lambda: notify.capture.sms_to("+8613800000009"), "the critical receipt at night")
+    await eventually(lambda: notify.capture.sms_to("+8613800000009"), what="the critical receipt at night")
     # The gateway sees the SMS a moment before the log marks it sent; wait for the log, not the gateway.
-    await until_async(lambda: notify.deliveries(status="sent", request_id=str(critical)), "the critical record")
-    [deferred] = await until_async(lambda: notify.deliveries(status="pending"), "the deferred record")
+    await eventually(lambda: notify.deliveries(status="sent", request_id=str(critical)), what="the critical record")
+    [deferred] = await eventually(lambda: notify.deliveries(status="pending"), what="the deferred record")
     assert deferred["request_id"] == str(normal)
     assert "HL-NORM" in deferred["body"]
     assert deferred["next_attempt_at"] == "2026-11-21T23:00:00Z"  # 07:00 in Shanghai
     assert not notify.capture.sms_to(REQUESTER_PHONE)
     notify.clock.at = datetime(2026, 11, 21, 23, 0, 1, tzinfo=UTC)
-    sms = await until(lambda: notify.capture.sms_to(REQUESTER_PHONE), "the receipt in the morning")
+    sms = await eventually(lambda: notify.capture.sms_to(REQUESTER_PHONE), what="the receipt in the morning")
     assert "HL-NORM" in sms[0].body["message"]
 
 
@@ -140,7 +125,7 @@ async def test_the_delivery_log_filters_pages_and_hides_addresses(notify, caplog
     ids = [uuid4() for _ in range(3)]
     for i, request_id in enumerate(ids):
         await notify.bus.publish(request_received(request_id, phone=f"+861380000001{i}"))
-    await until(lambda: len(notify.capture.at("/sms")) == 3, "three receipts")
+    await eventually(lambda: len(notify.capture.at("/sms")) == 3, what="three receipts")
     started = datetime.now(UTC) - timedelta(minutes=5)
     first = await notify.client.get("/v1/deliveries", params={"limit": 2, "recipient": "requester"})
     assert first.headers["X-Total-Count"] == "3" and len(first.json()) == 2
