@@ -1,3 +1,5 @@
+"""`python -m services.volunteers`: serves the volunteers app (or `migrate` only)."""
+
 from shared.serve import serve
 
 from .app import create_app

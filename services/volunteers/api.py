@@ -8,10 +8,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
-from shared.http import Principal
+from shared.http import FieldError, Principal, Problem
 from shared.runtime import Runtime
 
-from . import service
+from . import coordinators, csv_io, ledger, members, registrations, teams
 from .schemas import (
     AdjustmentIn,
     ApproveIn,
@@ -45,7 +45,7 @@ from .skills import SKILL_CATEGORIES
 Clock = Callable[[], datetime]
 
 
-def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter:
+def router(runtime: Runtime, settings: VolunteersSettings, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/v1")
     Caller = Annotated[Principal, Depends(runtime.auth())]
     db = runtime.db
@@ -59,7 +59,7 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
     @api.post("/teams", status_code=201, response_model=TeamOut, tags=["teams"])
     async def create_team(body: TeamIn, caller: Caller) -> TeamOut:
         async with db.transaction() as session:
-            return await service.create_team(session, caller, body, clock(), cfg)
+            return await teams.create_team(session=session, principal=caller, body=body, settings=settings, now=clock())
 
     @api.get("/teams", response_model=list[TeamOut], tags=["teams"])
     async def list_teams(
@@ -69,22 +69,23 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[TeamOut]:
         async with db.transaction() as session:
-            return await service.list_teams(session, community, limit, offset)
+            return await teams.list_teams(session=session, community=community, limit=limit, offset=offset)
 
     @api.get("/teams/{team_id}", response_model=TeamOut, tags=["teams"])
     async def get_team(team_id: UUID, caller: Caller) -> TeamOut:
         async with db.transaction() as session:
-            return await service.get_team(session, str(team_id))
+            return await teams.get_team(session=session, team_id=str(team_id))
 
     @api.patch("/teams/{team_id}", response_model=TeamOut, tags=["teams"])
     async def update_team(team_id: UUID, body: TeamPatch, caller: Caller) -> TeamOut:
         async with db.transaction() as session:
-            return await service.update_team(session, caller, str(team_id), body, clock(), cfg)
+            return await teams.update_team(session=session, principal=caller, team_id=str(team_id), patch=body,
+                                           settings=settings, now=clock())
 
     @api.delete("/teams/{team_id}", status_code=204, tags=["teams"])
     async def delete_team(team_id: UUID, caller: Caller) -> Response:
         async with db.transaction() as session:
-            await service.delete_team(session, caller, str(team_id), clock(), cfg)
+            await teams.delete_team(session=session, principal=caller, team_id=str(team_id), settings=settings, now=clock())
         return Response(status_code=204)
 
     # --- shifts
@@ -92,84 +93,91 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
              summary="Replace the team's weekly shifts, one-off shifts and exceptions")
     async def put_schedule(team_id: UUID, body: ScheduleIn, caller: Caller) -> ScheduleOut:
         async with db.transaction() as session:
-            return await service.put_schedule(session, caller, str(team_id), body, clock(), cfg)
+            return await teams.put_schedule(session=session, principal=caller, team_id=str(team_id), body=body,
+                                            settings=settings, now=clock())
 
     @api.get("/teams/{team_id}/schedule", response_model=ScheduleOut, tags=["shifts"])
     async def get_schedule(team_id: UUID, caller: Caller) -> ScheduleOut:
         async with db.transaction() as session:
-            return await service.get_schedule(session, str(team_id))
+            return await teams.get_schedule(session=session, team_id=str(team_id))
 
     @api.get("/teams/{team_id}/duty", response_model=DutyOut, tags=["shifts"],
              summary="On duty and effective capacity now, or at a given moment")
     async def get_duty(team_id: UUID, caller: Caller, at: datetime | None = None) -> DutyOut:
         moment = at if at is not None and at.tzinfo is not None else clock()
         async with db.transaction() as session:
-            return await service.duty_at(session, str(team_id), moment, cfg)
+            return await teams.duty_at(session=session, team_id=str(team_id), at=moment, settings=settings)
 
     # --- members
     @api.post("/teams/{team_id}/members", status_code=201, response_model=MemberOut, tags=["members"])
     async def add_member(team_id: UUID, body: MemberIn, caller: Caller) -> MemberOut:
         async with db.transaction() as session:
-            return await service.add_member(session, caller, str(team_id), body, clock(), cfg)
+            return await members.add_member(session=session, principal=caller, team_id=str(team_id), body=body,
+                                            settings=settings, now=clock())
 
     @api.get("/teams/{team_id}/members", response_model=list[MemberOut], tags=["members"])
     async def list_members(team_id: UUID, caller: Caller) -> list[MemberOut]:
         async with db.transaction() as session:
-            return await service.list_members(session, caller, str(team_id), cfg, clock())
+            return await members.list_members(session=session, principal=caller, team_id=str(team_id),
+                                              settings=settings, now=clock())
 
     @api.get("/members/{member_id}", response_model=MemberOut, tags=["members"])
     async def get_member(member_id: UUID, caller: Caller) -> MemberOut:
         async with db.transaction() as session:
-            return await service.get_member(session, caller, str(member_id), cfg, clock())
+            return await members.get_member(session=session, principal=caller, member_id=str(member_id),
+                                            settings=settings, now=clock())
 
     @api.patch("/members/{member_id}", response_model=MemberOut, tags=["members"])
     async def update_member(member_id: UUID, body: MemberPatch, caller: Caller) -> MemberOut:
         async with db.transaction() as session:
-            return await service.update_member(session, caller, str(member_id), body, clock(), cfg)
+            return await members.update_member(session=session, principal=caller, member_id=str(member_id), patch=body,
+                                               settings=settings, now=clock())
 
     @api.post("/members/{member_id}/move", response_model=MemberOut, tags=["members"])
     async def move_member(member_id: UUID, body: MoveIn, caller: Caller) -> MemberOut:
         async with db.transaction() as session:
-            return await service.move_member(session, caller, str(member_id), str(body.team_id),
-                                             body.reason, clock(), cfg)
+            return await members.move_member(session=session, principal=caller, member_id=str(member_id),
+                                             to_team_id=str(body.team_id), reason=body.reason, settings=settings,
+                                             now=clock())
 
     @api.get("/members/{member_id}/moves", response_model=list[MoveOut], tags=["members"])
     async def member_moves(member_id: UUID, caller: Caller) -> list[MoveOut]:
         async with db.transaction() as session:
-            return await service.member_moves(session, str(member_id))
+            return await members.member_moves(session=session, member_id=str(member_id))
 
     @api.post("/members/{member_id}/checkins", status_code=201, response_model=CheckinOut, tags=["health"],
               summary="Record the member's health check-in for today (community's local day)")
     async def check_in(member_id: UUID, body: CheckinIn, caller: Caller) -> CheckinOut:
         async with db.transaction() as session:
-            return await service.check_in_by_coordinator(session, caller, str(member_id), body.status,
-                                                         clock(), cfg)
+            return await members.check_in_by_coordinator(session=session, principal=caller, member_id=str(member_id),
+                                                         status=body.status, settings=settings, now=clock())
 
     # --- points
     @api.post("/members/{member_id}/points", status_code=201, response_model=LedgerEntryOut, tags=["points"],
               summary="Adjust a member's points with a reason (coordinators of the member's community)")
     async def adjust_points(member_id: UUID, body: AdjustmentIn, caller: Caller) -> dict:
         async with db.transaction() as session:
-            return await service.adjust_points(session, caller, str(member_id), body.points, body.reason, clock())
+            return await ledger.adjust_points(session=session, principal=caller, member_id=str(member_id),
+                                              points=body.points, reason=body.reason, now=clock())
 
     @api.get("/members/{member_id}/points", response_model=PointsOut, tags=["points"],
              summary="A member's points: the ledger with the reason for every entry")
     async def member_points(member_id: UUID, caller: Caller) -> dict:
         async with db.transaction() as session:
-            return await service.points_of(session, str(member_id))
+            return await ledger.points_of(session=session, member_id=str(member_id))
 
     @api.get("/leaderboard", response_model=list[LeaderOutRow], tags=["points"])
     async def leaderboard(caller: Caller, community: str,
                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict]:
         async with db.transaction() as session:
-            return await service.leaderboard(session, community, limit)
+            return await ledger.leaderboard(session=session, community=community, limit=limit)
 
     # --- self-registration
     @api.post("/registrations", status_code=201, response_model=RegistrationOut, tags=["registrations"],
               summary="Register as a volunteer (public: no token); pending until a coordinator decides")
     async def register(body: RegistrationIn) -> dict:
         async with db.transaction() as session:
-            return await service.register(session, body, clock())
+            return await registrations.register(session=session, body=body, now=clock())
 
     @api.get("/registrations", response_model=list[RegistrationOut], tags=["registrations"])
     async def list_registrations(
@@ -180,17 +188,22 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[dict]:
         async with db.transaction() as session:
-            return await service.list_registrations(session, caller, community, status, limit, offset)
+            return await registrations.list_registrations(session=session, principal=caller, community=community,
+                                                          status=status, limit=limit, offset=offset)
 
     @api.post("/registrations/{registration_id}/approve", response_model=RegistrationOut, tags=["registrations"])
     async def approve(registration_id: UUID, body: ApproveIn, caller: Caller) -> dict:
         async with db.transaction() as session:
-            return await service.approve_registration(session, caller, str(registration_id), body, clock(), cfg)
+            return await registrations.approve_registration(session=session, principal=caller,
+                                                            registration_id=str(registration_id), body=body,
+                                                            settings=settings, now=clock())
 
     @api.post("/registrations/{registration_id}/reject", response_model=RegistrationOut, tags=["registrations"])
     async def reject(registration_id: UUID, body: RejectIn, caller: Caller) -> dict:
         async with db.transaction() as session:
-            return await service.reject_registration(session, caller, str(registration_id), body.reason, clock())
+            return await registrations.reject_registration(session=session, principal=caller,
+                                                           registration_id=str(registration_id), reason=body.reason,
+                                                           now=clock())
 
     # --- bulk CSV
     @api.post("/import/{kind}", tags=["bulk"],
@@ -201,17 +214,17 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            from shared.http import FieldError, Problem
             raise Problem(422, "Invalid CSV", "the file must be UTF-8", [FieldError("body", "not UTF-8")]) from None
         async with db.transaction() as session:
-            return await service.import_csv(session, caller, kind, text, clock(), cfg)
+            return await csv_io.import_csv(session=session, principal=caller, kind=kind, text=text,
+                                           settings=settings, now=clock())
 
     @api.get("/export/{kind}.csv", tags=["bulk"], response_class=Response,
              summary="Export teams, members or shifts as CSV (the import's columns)")
     async def export_csv(kind: Literal["teams", "members", "shifts"], caller: Caller,
                          community: str | None = None) -> Response:
         async with db.transaction() as session:
-            text = await service.export_csv(session, caller, kind, community)
+            text = await csv_io.export_csv(session=session, principal=caller, kind=kind, community=community)
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'})
 
@@ -220,17 +233,19 @@ def router(runtime: Runtime, cfg: VolunteersSettings, clock: Clock) -> APIRouter
               summary="Create a coordinator and issue their token (admin only)")
     async def create_coordinator(body: CoordinatorIn, caller: Caller) -> dict:
         async with db.transaction() as session:
-            return await service.create_coordinator(session, caller, body, runtime.token_secret, clock(), cfg)
+            return await coordinators.create_coordinator(session=session, principal=caller, body=body,
+                                                         secret=runtime.token_secret, settings=settings, now=clock())
 
     @api.get("/coordinators", response_model=list[CoordinatorOut], tags=["coordinators"])
     async def list_coordinators(caller: Caller) -> list[dict]:
         async with db.transaction() as session:
-            return await service.list_coordinators(session, caller)
+            return await coordinators.list_coordinators(session=session, principal=caller)
 
     @api.post("/coordinators/{coordinator_id}/token", response_model=CoordinatorTokenOut,
               tags=["coordinators"], summary="Issue a fresh token (admin only)")
     async def reissue_token(coordinator_id: UUID, caller: Caller) -> dict:
         async with db.transaction() as session:
-            return await service.reissue_token(session, caller, str(coordinator_id), runtime.token_secret, cfg)
+            return await coordinators.reissue_token(session=session, principal=caller, coordinator_id=str(coordinator_id),
+                                                    secret=runtime.token_secret, settings=settings)
 
     return api

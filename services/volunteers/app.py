@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.clock import utcnow
 from shared.http import install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
@@ -16,12 +17,8 @@ from .models import outbox, processed_events
 from .settings import VolunteersSettings
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_app(settings: VolunteersSettings | None = None,
-               clock: Callable[[], datetime] = _utcnow) -> FastAPI:
+               clock: Callable[[], datetime] = utcnow) -> FastAPI:
     """`clock` is the service's idea of now: shifts, check-in days and the
     shift-boundary publisher all read it (tests drive time through it)."""
     settings = settings or VolunteersSettings()

@@ -5,14 +5,15 @@ and what it covers, with the same reading of the GeoJSON."""
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 from shapely.geometry import Point, Polygon, shape
 from shapely.validation import explain_validity
 
+from shared.geo import distance_km
+
 MAX_RADIUS_KM = 50.0
 MAX_VERTICES = 5000
-EARTH_RADIUS_KM = 6371.0088
 
 
 def polygon_problems(area: object) -> list[str]:
@@ -61,18 +62,11 @@ def polygon_problems(area: object) -> list[str]:
     return problems
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
-
-
-def covers(base_lat: float, base_lon: float, radius_km: float, area: dict | None,
+def covers(base_lat: float, base_lon: float, radius_km: float, area: dict[str, Any] | None,
            lat: float, lon: float) -> bool:
     """Whether a team's service area covers (lat, lon): inside the polygon
     (not in a hole; the boundary counts) when there is one, else within
     `radius_km` of the base."""
     if area is not None:
-        return shape(area).covers(Point(lon, lat))
-    return haversine_km(base_lat, base_lon, lat, lon) <= radius_km
+        return bool(shape(area).covers(Point(lon, lat)))
+    return distance_km(base_lat, base_lon, lat, lon) <= radius_km

@@ -23,8 +23,6 @@ from datetime import date, datetime
 
 from . import shifts
 
-CHECKIN_STATUSES = ("ok", "unwell", "quarantine")
-
 
 @dataclass(frozen=True)
 class MemberState:

@@ -3,18 +3,21 @@
 from shared.contracts import MemberCheckinMissingV1, RequestReceivedV1, RequestStatusChangedV1, TeamChangedV1
 from shared.runtime import Runtime
 
-from . import service
+from . import ledger
 from .settings import VolunteersSettings
 
+POINTS_CONSUMER = "volunteers-points"
+FACTS_CONSUMER = "volunteers-request-facts"
 
-def register(runtime: Runtime, cfg: VolunteersSettings) -> None:
+
+def register(runtime: Runtime, settings: VolunteersSettings) -> None:
     bus = runtime.bus
 
     @bus.subscriber("request-facts", RequestReceivedV1,
                     "Remembers each request's category and urgency, to score its completion.")
     async def on_request_received(event: RequestReceivedV1) -> None:
-        await runtime.once(service.FACTS_CONSUMER, event,
-                           lambda session: service.record_request_facts(session, event))
+        await runtime.once(FACTS_CONSUMER, event,
+                           lambda session: ledger.record_request_facts(session=session, event=event))
 
     @bus.subscriber("points", RequestStatusChangedV1,
                     "Awards points to the team's members when an assignment is done.")
@@ -23,8 +26,8 @@ def register(runtime: Runtime, cfg: VolunteersSettings) -> None:
             return
         # The claim stops a redelivery; the ledger's unique key stops the same
         # completion published twice under different event ids.
-        await runtime.once(service.POINTS_CONSUMER, event,
-                           lambda session: service.award_completion(session, event, cfg))
+        await runtime.once(POINTS_CONSUMER, event,
+                           lambda session: ledger.award_completion(session=session, event=event, settings=settings))
 
     bus.publisher(TeamChangedV1, "A team was created or changed (whole current state, "
                   "including effective capacity and on-duty after shifts and health).")

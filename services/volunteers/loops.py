@@ -1,5 +1,6 @@
-"""Volunteers' clock-driven loops: the shift-boundary publisher and the
-missing check-in reporter.  Each pass is one transaction (the door)."""
+"""Volunteers' timed loops: the shift-boundary publisher and the missing
+check-in reporter, with the use case each pass runs.  Each pass is one
+transaction (the door); state lives in the database, so a restart misses nothing."""
 
 from __future__ import annotations
 
@@ -8,36 +9,76 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.contracts import MemberCheckinMissingV1
+from shared.outbox import record_event
 from shared.runtime import Runtime
 
-from . import service
+from . import store
+from .models import SOURCE, outbox
 from .settings import VolunteersSettings
+from .teams import refresh_team, zone_of
 
 log = logging.getLogger("heartline.volunteers.loops")
 BATCH = 100
 
 
-def register(runtime: Runtime, cfg: VolunteersSettings, clock: Callable[[], datetime]) -> None:
+async def publish_due_transitions(*, session: AsyncConnection, settings: VolunteersSettings, now: datetime,
+                                  limit: int = BATCH) -> int:
+    """Shift boundaries (and the check-in day rolling over): every team whose
+    stored next_change_at has come is recomputed and published with a new
+    version.  Rows are claimed with SKIP LOCKED, so among replicas one
+    publishes each change.  Returns how many teams were published."""
+    due = await store.claim_due_teams(session, now, limit)
+    for team in due:
+        await refresh_team(session, team, now, settings, force=True)
+    return len(due)
+
+
+async def report_missing_checkins(*, session: AsyncConnection, settings: VolunteersSettings, now: datetime) -> int:
+    """For each team whose local time of day is past the reminder time, every
+    active member without a check-in today is reported once
+    (aid.member.checkin_missing.v1; notify sends the reminder).  The
+    (member, day) claim makes it once per member per day across restarts and
+    replicas.  Returns how many were reported."""
+    reported = 0
+    for team in await store.teams_with_active_members(session):
+        local_now = now.astimezone(zone_of(team))
+        if local_now.time() < settings.checkin_reminder_at:
+            continue
+        day = local_now.date()
+        for m in await store.members_to_remind(session, team.id, day):
+            if not await store.claim_reminder(session, m.id, day, now):
+                continue
+            await record_event(session, outbox, MemberCheckinMissingV1(
+                source=SOURCE, correlationid=m.id,
+                data=dict(member_id=m.id, team_id=team.id, name=m.name, phone=m.phone, locale=m.locale, day=day),
+            ))
+            reported += 1
+    return reported
+
+
+def register(runtime: Runtime, settings: VolunteersSettings, clock: Callable[[], datetime]) -> None:
     async def shift_boundaries() -> None:
-        """Publishes each team whose scheduled change has come (see
-        service.publish_due_transitions); state lives in the database, so a
-        restart misses nothing: a change that fell while down goes out at once."""
+        """Publishes each team whose scheduled change has come; a change that
+        fell while the service was down goes out at once."""
         while True:
             async with runtime.db.transaction() as session:
-                published = await service.publish_due_transitions(session, clock(), cfg, BATCH)
+                published = await publish_due_transitions(session=session, settings=settings, now=clock())
             if published:
                 log.info("published %d scheduled team changes", published)
             if published < BATCH:
-                await asyncio.sleep(cfg.duty_poll_seconds)
+                await asyncio.sleep(settings.duty_poll_seconds)
 
     async def missing_checkins() -> None:
         """Reports members who have not checked in by the reminder time."""
         while True:
             async with runtime.db.transaction() as session:
-                reported = await service.report_missing_checkins(session, clock(), cfg)
+                reported = await report_missing_checkins(session=session, settings=settings, now=clock())
             if reported:
                 log.info("reported %d missing check-ins", reported)
-            await asyncio.sleep(cfg.duty_poll_seconds)
+            await asyncio.sleep(settings.duty_poll_seconds)
 
     runtime.background(shift_boundaries)
     runtime.background(missing_checkins)

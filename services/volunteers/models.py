@@ -5,7 +5,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -18,6 +17,7 @@ from sqlalchemy import (
     text,
 )
 
+from shared.clock import UtcDateTime
 from shared.outbox import outbox_table, processed_events_table
 
 metadata = MetaData()
@@ -38,8 +38,8 @@ teams = Table(
     Column("chat_url", String(500), nullable=True),
     Column("leader_name", String(100), nullable=False),
     Column("leader_phone", String(20), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     # GeoJSON Polygon replacing the radius circle when set.
     Column("area", JSON, nullable=True),
     Column("timezone", String(64), nullable=False, server_default="Asia/Shanghai"),
@@ -48,7 +48,7 @@ teams = Table(
     # The state last published: effective capacity, on duty, next scheduled change.
     Column("effective_capacity", Integer, nullable=False, server_default="0"),
     Column("on_duty", Boolean, nullable=False, server_default=text("true")),
-    Column("next_change_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("next_change_at", UtcDateTime(), nullable=True, index=True),
 )
 
 members = Table(
@@ -65,8 +65,8 @@ members = Table(
     Column("locale", String(5), nullable=False, server_default="zh-CN"),
     # Secret in the member's own check-in link (the public form).
     Column("checkin_key", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 member_moves = Table(
@@ -78,7 +78,7 @@ member_moves = Table(
     Column("to_team_id", String(36), nullable=False),
     Column("reason", String(500), nullable=True),
     Column("moved_by", String(100), nullable=False),
-    Column("moved_at", DateTime(timezone=True), nullable=False),
+    Column("moved_at", UtcDateTime(), nullable=False),
 )
 
 checkins = Table(
@@ -88,7 +88,7 @@ checkins = Table(
     Column("day", Date, nullable=False),  # the community's local day
     Column("status", String(12), nullable=False),
     Column("channel", String(10), nullable=False),
-    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("checked_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("member_id", "day"),
 )
 
@@ -97,7 +97,7 @@ checkin_reminders = Table(
     metadata,
     Column("member_id", String(36), nullable=False),
     Column("day", Date, nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("member_id", "day"),
 )
 
@@ -110,7 +110,7 @@ coordinators = Table(
     Column("role", String(12), nullable=False),
     Column("communities", JSON, nullable=False),
     Column("created_by", String(100), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 registrations = Table(
@@ -127,8 +127,8 @@ registrations = Table(
     Column("member_id", String(36), nullable=True),
     Column("team_id", String(36), nullable=True),
     Column("decided_by", String(100), nullable=True),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
     # One open (pending or approved) registration per phone.
     Index(
         "uq_registrations_open_phone",
@@ -146,7 +146,7 @@ request_facts = Table(
     Column("request_id", String(36), primary_key=True),
     Column("category", String(40), nullable=False),
     Column("urgency", String(10), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 
 points_ledger = Table(
@@ -161,8 +161,10 @@ points_ledger = Table(
     # assignment:<assignment_id>:<member_id> or adjustment:<uuid>: a repeat cannot count twice.
     Column("source_key", String(120), nullable=False, unique=True),
     Column("created_by", String(100), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# The `source` of every event volunteers records in its outbox.
+SOURCE = "heartline/volunteers"
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)

@@ -7,16 +7,14 @@ from typing import Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.phones import E164_PATTERN, parse_phone
 
 from .areas import MAX_RADIUS_KM, polygon_problems
 from .skills import SKILL_CATEGORIES
 
-E164 = r"^\+[1-9]\d{6,14}$"
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
-DUTIES = ("police_liaison", "property_liaison", "sourcing", "delivery", "distribution",
-          "counselling", "coordination", "other")
 Duty = Literal["police_liaison", "property_liaison", "sourcing", "delivery", "distribution",
                "counselling", "coordination", "other"]
 CheckinStatus = Literal["ok", "unwell", "quarantine"]
@@ -27,15 +25,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def e164(phone: str) -> str:
-    """The phone in E.164 if it is a valid number (a leading + is required)."""
-    try:
-        number = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number in international form (+86…): {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def _optional_phone(phone: str | None) -> str | None:
+    return None if phone is None else parse_phone(phone)
 
 
 def _known_skills(skills: list[str]) -> list[str]:
@@ -69,7 +60,9 @@ class LocationIn(Strict):
 
 class LeaderIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    phone: str = Field(pattern=E164)
+    phone: str = Field(pattern=E164_PATTERN)
+
+    _phone = field_validator("phone")(parse_phone)
 
 
 # --- schedule ---------------------------------------------------------------
@@ -217,7 +210,7 @@ class MemberIn(Strict):
     locale: Literal["zh-CN", "en"] = "zh-CN"
 
     _skills = field_validator("skills")(_known_skills)
-    _phone = field_validator("phone")(e164)
+    _phone = field_validator("phone")(parse_phone)
 
 
 class MemberPatch(Strict):
@@ -234,10 +227,7 @@ class MemberPatch(Strict):
     def _skills(cls, skills: list[str] | None) -> list[str] | None:
         return None if skills is None else _known_skills(skills)
 
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, phone: str | None) -> str | None:
-        return None if phone is None else e164(phone)
+    _phone = field_validator("phone")(_optional_phone)
 
 
 class CheckinOut(BaseModel):
@@ -292,10 +282,7 @@ class CoordinatorIn(Strict):
     role: Literal["admin", "coordinator"] = "coordinator"
     communities: list[str] = Field(default_factory=list, max_length=500)
 
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, phone: str | None) -> str | None:
-        return None if phone is None else e164(phone)
+    _phone = field_validator("phone")(_optional_phone)
 
     @model_validator(mode="after")
     def _scoped(self) -> CoordinatorIn:
@@ -370,7 +357,7 @@ class RegistrationIn(Strict):
     availability: str | None = Field(None, max_length=500, description="e.g. weekday evenings")
 
     _skills = field_validator("skills")(_known_skills)
-    _phone = field_validator("phone")(e164)
+    _phone = field_validator("phone")(parse_phone)
 
 
 class RegistrationOut(BaseModel):

@@ -1,33 +1,13 @@
+"""Volunteers' settings: one class, read from the environment."""
+
 from datetime import time
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
-
-class PointsRules(BaseModel):
-    """Points for one completed assignment: the category's points (or
-    `default_points`) times the urgency's multiplier, rounded."""
-
-    default_points: int = Field(10, ge=0)
-    category_points: dict[str, int] = Field(
-        default_factory=lambda: {
-            "daily_necessities": 10,
-            "protective_supplies": 10,
-            "medicine": 15,
-            "psychological_support": 15,
-            "other": 8,
-        }
-    )
-    urgency_multiplier: dict[str, float] = Field(
-        default_factory=lambda: {"low": 1.0, "normal": 1.0, "high": 1.5, "critical": 2.0}
-    )
-
-    def points_for(self, category: str | None, urgency: str | None) -> int:
-        """Rounded half up (15 × 1.5 = 23)."""
-        base = self.category_points.get(category or "", self.default_points)
-        return int(base * self.urgency_multiplier.get(urgency or "", 1.0) + 0.5)
+from .points import PointsRules
 
 
 class VolunteersSettings(ServiceSettings):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # The label standing for "members whose group no part names": only
@@ -74,7 +75,7 @@ class Schedule:
 
     @property
     def groups(self) -> frozenset[str]:
-        parts = (*self.weekly, *self.one_off, *self.exceptions)
+        parts: tuple[WeeklyShift | Interval, ...] = (*self.weekly, *self.one_off, *self.exceptions)
         return frozenset(p.group for p in parts if p.group is not None)
 
 
@@ -224,11 +225,11 @@ def parse_moment(text: str | datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(UTC)
 
 
-def from_document(document: dict | None, tz: ZoneInfo) -> Schedule:
+def from_document(document: dict[str, Any] | None, tz: ZoneInfo) -> Schedule:
     """The schedule from its stored JSON form (see `to_document`)."""
     document = document or {}
 
-    def interval(item: dict) -> Interval:
+    def interval(item: dict[str, Any]) -> Interval:
         return Interval(parse_moment(item["starts_at"], tz), parse_moment(item["ends_at"], tz),
                         item.get("group"))
 

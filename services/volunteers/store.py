@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db import insert_for
 
 from .models import (
     checkin_reminders,
@@ -23,8 +25,15 @@ from .models import (
 )
 
 
-def _insert(session: AsyncConnection):
-    return postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert
+async def _insert_unless_taken(session: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
+    """Inserts in a savepoint: False when a unique key clashes, and the
+    surrounding transaction is still usable."""
+    try:
+        async with session.begin_nested():
+            await session.execute(table.insert().values(**values))
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- teams --------------------------------------------------------------------
@@ -34,25 +43,31 @@ async def insert_team(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(teams.insert().values(**values))
 
 
-async def get_team(session: AsyncConnection, team_id: str, *, for_update: bool = False) -> Row | None:
+async def get_team(session: AsyncConnection, team_id: str, *, for_update: bool = False) -> Row[Any] | None:
     query = select(teams).where(teams.c.id == team_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def list_teams(session: AsyncConnection, community: str | None, limit: int, offset: int) -> list[Row]:
+async def list_teams(session: AsyncConnection, community: str | None, limit: int, offset: int) -> list[Row[Any]]:
     query = select(teams).where(teams.c.status != "deleted").order_by(teams.c.created_at, teams.c.id)
     if community:
         query = query.where(teams.c.community == community)
     return list((await session.execute(query.limit(limit).offset(offset))).all())
 
 
+async def team_by_name(session: AsyncConnection, community: str, name: str) -> Row[Any] | None:
+    query = select(teams).where(teams.c.community == community, teams.c.name == name,
+                                teams.c.status != "deleted").order_by(teams.c.created_at)
+    return (await session.execute(query)).first()
+
+
 async def update_team(session: AsyncConnection, team_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(teams).where(teams.c.id == team_id).values(**values))
 
 
-async def claim_due_teams(session: AsyncConnection, now: datetime, limit: int) -> list[Row]:
+async def claim_due_teams(session: AsyncConnection, now: datetime, limit: int) -> list[Row[Any]]:
     """Teams whose scheduled change has come, locked for this transaction;
     rows another replica holds are skipped (it publishes them)."""
     query = (
@@ -68,22 +83,23 @@ async def claim_due_teams(session: AsyncConnection, now: datetime, limit: int) -
 # --- members ------------------------------------------------------------------
 
 
-async def insert_member(session: AsyncConnection, values: dict[str, Any]) -> None:
-    await session.execute(members.insert().values(**values))
+async def insert_member(session: AsyncConnection, values: dict[str, Any]) -> bool:
+    """False when the phone already belongs to a member."""
+    return await _insert_unless_taken(session, members, values)
 
 
-async def get_member(session: AsyncConnection, member_id: str, *, for_update: bool = False) -> Row | None:
+async def get_member(session: AsyncConnection, member_id: str, *, for_update: bool = False) -> Row[Any] | None:
     query = select(members).where(members.c.id == member_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
 
 
-async def member_by_phone(session: AsyncConnection, phone: str) -> Row | None:
+async def member_by_phone(session: AsyncConnection, phone: str) -> Row[Any] | None:
     return (await session.execute(select(members).where(members.c.phone == phone))).first()
 
 
-async def member_by_checkin_key(session: AsyncConnection, key: str) -> Row | None:
+async def member_by_checkin_key(session: AsyncConnection, key: str) -> Row[Any] | None:
     return (await session.execute(select(members).where(members.c.checkin_key == key))).first()
 
 
@@ -91,7 +107,7 @@ async def update_member(session: AsyncConnection, member_id: str, values: dict[s
     await session.execute(update(members).where(members.c.id == member_id).values(**values))
 
 
-async def team_members(session: AsyncConnection, team_id: str, *, active_only: bool = False) -> list[Row]:
+async def team_members(session: AsyncConnection, team_id: str, *, active_only: bool = False) -> list[Row[Any]]:
     query = select(members).where(members.c.team_id == team_id).order_by(members.c.name, members.c.id)
     if active_only:
         query = query.where(members.c.active.is_(True))
@@ -102,7 +118,7 @@ async def insert_move(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(member_moves.insert().values(**values))
 
 
-async def member_moves_of(session: AsyncConnection, member_id: str) -> list[Row]:
+async def member_moves_of(session: AsyncConnection, member_id: str) -> list[Row[Any]]:
     query = select(member_moves).where(member_moves.c.member_id == member_id).order_by(member_moves.c.moved_at)
     return list((await session.execute(query)).all())
 
@@ -112,7 +128,7 @@ async def member_moves_of(session: AsyncConnection, member_id: str) -> list[Row]
 
 async def upsert_checkin(session: AsyncConnection, values: dict[str, Any]) -> None:
     """Today's check-in; a second one the same day replaces the first."""
-    statement = _insert(session)(checkins).values(**values)
+    statement = insert_for(session, checkins).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=["member_id", "day"],
         set_={"status": statement.excluded.status, "channel": statement.excluded.channel,
@@ -121,7 +137,7 @@ async def upsert_checkin(session: AsyncConnection, values: dict[str, Any]) -> No
     await session.execute(statement)
 
 
-async def latest_checkins(session: AsyncConnection, member_ids: list[str]) -> dict[str, Row]:
+async def latest_checkins(session: AsyncConnection, member_ids: list[str]) -> dict[str, Row[Any]]:
     """Each member's most recent check-in."""
     if not member_ids:
         return {}
@@ -137,7 +153,7 @@ async def latest_checkins(session: AsyncConnection, member_ids: list[str]) -> di
     return {row.member_id: row for row in (await session.execute(query)).all()}
 
 
-async def members_to_remind(session: AsyncConnection, team_id: str, day: date) -> list[Row]:
+async def members_to_remind(session: AsyncConnection, team_id: str, day: date) -> list[Row[Any]]:
     """Active members of the team with no check-in and no reminder for `day`."""
     has_checkin = select(checkins.c.member_id).where(checkins.c.day == day)
     reminded = select(checkin_reminders.c.member_id).where(checkin_reminders.c.day == day)
@@ -153,14 +169,14 @@ async def members_to_remind(session: AsyncConnection, team_id: str, day: date) -
 async def claim_reminder(session: AsyncConnection, member_id: str, day: date, now: datetime) -> bool:
     """True the first time a member is reminded for `day` (across replicas)."""
     result = await session.execute(
-        _insert(session)(checkin_reminders)
+        insert_for(session, checkin_reminders)
         .values(member_id=member_id, day=day, sent_at=now)
         .on_conflict_do_nothing(index_elements=["member_id", "day"])
     )
     return result.rowcount == 1
 
 
-async def teams_with_active_members(session: AsyncConnection) -> list[Row]:
+async def teams_with_active_members(session: AsyncConnection) -> list[Row[Any]]:
     query = select(teams).where(
         teams.c.status != "deleted",
         teams.c.id.in_(select(members.c.team_id).where(members.c.active.is_(True))),
@@ -175,27 +191,29 @@ async def insert_coordinator(session: AsyncConnection, values: dict[str, Any]) -
     await session.execute(coordinators.insert().values(**values))
 
 
-async def get_coordinator(session: AsyncConnection, coordinator_id: str) -> Row | None:
+async def get_coordinator(session: AsyncConnection, coordinator_id: str) -> Row[Any] | None:
     return (await session.execute(select(coordinators).where(coordinators.c.id == coordinator_id))).first()
 
 
-async def list_coordinators(session: AsyncConnection) -> list[Row]:
+async def list_coordinators(session: AsyncConnection) -> list[Row[Any]]:
     return list((await session.execute(select(coordinators).order_by(coordinators.c.created_at))).all())
 
 
 # --- registrations ------------------------------------------------------------
 
 
-async def insert_registration(session: AsyncConnection, values: dict[str, Any]) -> None:
-    await session.execute(registrations.insert().values(**values))
+async def insert_registration(session: AsyncConnection, values: dict[str, Any]) -> bool:
+    """False when the phone already has an open registration (the partial
+    unique index settles two registrations racing each other)."""
+    return await _insert_unless_taken(session, registrations, values)
 
 
-async def open_registration_by_phone(session: AsyncConnection, phone: str) -> Row | None:
+async def open_registration_by_phone(session: AsyncConnection, phone: str) -> Row[Any] | None:
     query = select(registrations).where(registrations.c.phone == phone, registrations.c.status != "rejected")
     return (await session.execute(query)).first()
 
 
-async def get_registration(session: AsyncConnection, registration_id: str, *, for_update: bool = False) -> Row | None:
+async def get_registration(session: AsyncConnection, registration_id: str, *, for_update: bool = False) -> Row[Any] | None:
     query = select(registrations).where(registrations.c.id == registration_id)
     if for_update:
         query = query.with_for_update()
@@ -203,7 +221,7 @@ async def get_registration(session: AsyncConnection, registration_id: str, *, fo
 
 
 async def list_registrations(session: AsyncConnection, communities: frozenset[str] | None,
-                             status: str | None, limit: int, offset: int) -> list[Row]:
+                             status: str | None, limit: int, offset: int) -> list[Row[Any]]:
     query = select(registrations).order_by(registrations.c.created_at, registrations.c.id)
     if communities is not None:
         query = query.where(registrations.c.community.in_(sorted(communities)))
@@ -221,28 +239,28 @@ async def update_registration(session: AsyncConnection, registration_id: str, va
 
 async def upsert_request_fact(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(
-        _insert(session)(request_facts).values(**values).on_conflict_do_nothing(index_elements=["request_id"])
+        insert_for(session, request_facts).values(**values).on_conflict_do_nothing(index_elements=["request_id"])
     )
 
 
-async def get_request_fact(session: AsyncConnection, request_id: str) -> Row | None:
+async def get_request_fact(session: AsyncConnection, request_id: str) -> Row[Any] | None:
     return (await session.execute(select(request_facts).where(request_facts.c.request_id == request_id))).first()
 
 
 async def add_points(session: AsyncConnection, values: dict[str, Any]) -> bool:
     """Adds a ledger entry unless one with the same source_key exists."""
     result = await session.execute(
-        _insert(session)(points_ledger).values(**values).on_conflict_do_nothing(index_elements=["source_key"])
+        insert_for(session, points_ledger).values(**values).on_conflict_do_nothing(index_elements=["source_key"])
     )
     return result.rowcount == 1
 
 
-async def ledger_of(session: AsyncConnection, member_id: str) -> list[Row]:
+async def ledger_of(session: AsyncConnection, member_id: str) -> list[Row[Any]]:
     query = select(points_ledger).where(points_ledger.c.member_id == member_id).order_by(points_ledger.c.created_at)
     return list((await session.execute(query)).all())
 
 
-async def leaderboard(session: AsyncConnection, community: str, limit: int) -> list[Row]:
+async def leaderboard(session: AsyncConnection, community: str, limit: int) -> list[Row[Any]]:
     total = func.sum(points_ledger.c.points).label("points")
     query = (
         select(members.c.id, members.c.name, members.c.team_id, total)
@@ -253,9 +271,3 @@ async def leaderboard(session: AsyncConnection, community: str, limit: int) -> l
         .limit(limit)
     )
     return list((await session.execute(query)).all())
-
-
-async def team_by_name(session: AsyncConnection, community: str, name: str) -> Row | None:
-    query = select(teams).where(teams.c.community == community, teams.c.name == name,
-                                teams.c.status != "deleted").order_by(teams.c.created_at)
-    return (await session.execute(query)).first()

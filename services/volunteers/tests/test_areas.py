@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.volunteers.areas import covers, polygon_problems
 from tests.support.bus import TestBus
 
-from .test_duty_api import TEAM_CHANGED, team_body
+from .conftest import TEAM_CHANGED, team_body
 
 # A square around central Wuhan with a square hole in its middle.
 SHELL = [[114.28, 30.57], [114.34, 30.57], [114.34, 30.62], [114.28, 30.62], [114.28, 30.57]]

@@ -1,123 +1,28 @@
-"""Points from dispatch's completions: rules, ledger, idempotency, adjustments, leaderboard."""
+"""The points rules, pure: the domain's table, rounding, unknowns, and an operator's override."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from uuid import uuid4
-
-from shared.contracts import RequestReceivedV1, RequestStatusChangedV1
-from tests.support.bus import TestBus
-
-from .conftest import local
-from .test_auth import bearer, coordinator
-from .test_duty_api import member, team_body
+from services.volunteers.points import PointsRules
+from services.volunteers.settings import VolunteersSettings
 
 
-def received(request_id, category="medicine", urgency="high") -> RequestReceivedV1:
-    return RequestReceivedV1(source="heartline/intake", correlationid=str(request_id), data=dict(
-        request_id=request_id, reference="R-1", category=category, needs_volunteer=True,
-        description="insulin", location={"lat": 30.59, "lon": 114.30}, urgency=urgency,
-        requester={"name": "Li Na", "phone": "+8613800138000"}, received_at=datetime.now(UTC)))
+def test_the_table_times_the_urgency_rounded_half_up() -> None:
+    rules = PointsRules()
+    assert rules.points_for("medicine", "high") == 23  # 15 × 1.5 = 22.5
+    assert rules.points_for("daily_necessities", "critical") == 20
+    assert rules.points_for("other", "normal") == 8
 
 
-def done(request_id, team_id, assignment_id, at) -> RequestStatusChangedV1:
-    return RequestStatusChangedV1(source="heartline/dispatch", correlationid=str(request_id), data=dict(
-        request_id=request_id, status="done", previous_status="in_progress", sequence=5,
-        team_id=team_id, assignment_id=assignment_id, community="c1", changed_at=at))
+def test_unknowns_earn_the_default_points_and_no_multiplier() -> None:
+    rules = PointsRules()
+    assert rules.points_for(None, None) == 10
+    assert rules.points_for("unheard_of", "high") == 15
+    assert rules.points_for("medicine", "unheard_of") == 15
 
 
-async def wait_for_fact(app, request_id) -> None:
-    """Until volunteers has recorded the request's category (a separate consumer)."""
-    import asyncio
-
-    from services.volunteers import store
-
-    for _ in range(200):
-        async with app.state.runtime.db.transaction() as session:
-            if await store.get_request_fact(session, str(request_id)):
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the request's facts were never recorded")
-
-
-async def points(client, member_id) -> dict:
-    return (await client.get(f"/v1/members/{member_id}/points")).json()
-
-
-async def wait_points(client, member_id, total: int) -> dict:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while loop.time() < deadline:
-        got = await points(client, member_id)
-        if got["total"] == total:
-            return got
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"points never reached {total}: {got}")
-
-
-async def test_a_done_assignment_pays_the_members_on_duty_once(make_volunteers, bus_env, clock) -> None:
-    app, volunteers = await make_volunteers()
-    schedule = {"weekly": [p for w in range(7) for p in (
-        {"weekday": w, "start": "08:00", "end": "20:00", "group": "A"},
-        {"weekday": w, "start": "20:00", "end": "08:00", "group": "B"})]}
-    team = (await volunteers.post("/v1/teams", json=team_body(community="c1", schedule=schedule))).json()
-    day = (await volunteers.post(f"/v1/teams/{team['id']}/members", json=member("Li", "+8613800000061", "A"))).json()
-    night = (await volunteers.post(f"/v1/teams/{team['id']}/members", json=member("Sun", "+8613800000062", "B"))).json()
-    for m in (day, night):
-        await volunteers.post(f"/v1/members/{m['id']}/checkins", json={"status": "ok"})
-    request_id, assignment_id = uuid4(), uuid4()
-    async with TestBus(bus_env) as bus:
-        await bus.publish(received(request_id, "medicine", "high"))
-        await wait_for_fact(app, request_id)
-        first = done(request_id, team["id"], assignment_id, local("2025-03-03", 15))
-        # The same completion twice, under different message ids: JetStream cannot
-        # drop the second, the ledger must.  Then the very same event redelivered.
-        await bus.publish(first, msg_id="m-1")
-        await bus.publish(done(request_id, team["id"], assignment_id, local("2025-03-03", 15)), msg_id="m-2")
-        await bus.publish(first, msg_id="m-3")
-        later = done(uuid4(), team["id"], uuid4(), local("2025-03-03", 16))
-        await bus.publish(later)
-        # Points for the later one do not show the three were consumed before
-        # it (events fetched together are handled side by side): wait for all.
-        await bus.settled("volunteers-points")
-    got = await points(volunteers, day["id"])
-    assert got["total"] == 23 + 10  # 15 × 1.5 rounded, then default 10
-    assert [e["points"] for e in got["entries"]] == [23, 10]
-    assert "medicine, high" in got["entries"][0]["reason"]
-    assert got["entries"][0]["source_key"] == f"assignment:{assignment_id}:{day['id']}"
-    assert (await points(volunteers, night["id"]))["total"] == 0  # off shift at 15:00
-
-    token = bearer((await coordinator(volunteers, ["c1"]))["token"])
-    adjusted = await volunteers.post(f"/v1/members/{night['id']}/points",
-                                     json={"points": 5, "reason": "sorted the supplies"}, headers=token)
-    assert adjusted.status_code == 201 and adjusted.json()["created_by"].startswith("coordinator:")
-    board = (await volunteers.get("/v1/leaderboard", params={"community": "c1"})).json()
-    assert [(r["rank"], r["name"], r["points"]) for r in board] == [(1, "Li", 33), (2, "Sun", 5)]
-    assert (await volunteers.get("/v1/leaderboard", params={"community": "c2"})).json() == []
-
-
-async def test_adjustments_need_a_reason_and_the_right_community(volunteers) -> None:
-    team = (await volunteers.post("/v1/teams", json=team_body(community="c1"))).json()
-    m = (await volunteers.post(f"/v1/teams/{team['id']}/members", json=member("Li", "+8613800000071"))).json()
-    no_reason = await volunteers.post(f"/v1/members/{m['id']}/points", json={"points": 5, "reason": ""})
-    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "reason"
-    zero = await volunteers.post(f"/v1/members/{m['id']}/points", json={"points": 0, "reason": "nothing"})
-    assert zero.status_code == 422
-    other = bearer((await coordinator(volunteers, ["c2"]))["token"])
-    forbidden = await volunteers.post(f"/v1/members/{m['id']}/points", json={"points": 5, "reason": "why not"},
-                                      headers=other)
-    assert forbidden.status_code == 403
-    assert (await points(volunteers, m["id"]))["total"] == 0
-
-
-async def test_nobody_on_duty_means_the_whole_team_shares(volunteers, bus_env) -> None:
-    team = (await volunteers.post("/v1/teams", json=team_body(community="c1"))).json()
-    a = (await volunteers.post(f"/v1/teams/{team['id']}/members", json=member("Li", "+8613800000081"))).json()
-    b = (await volunteers.post(f"/v1/teams/{team['id']}/members", json=member("Sun", "+8613800000082"))).json()
-    async with TestBus(bus_env) as bus:  # nobody checked in; the request was never seen: default points
-        await bus.publish(done(uuid4(), team["id"], uuid4(), local("2025-03-03", 15)))
-    for m in (a, b):
-        got = await wait_points(volunteers, m["id"], 10)
-        assert "whole team" in got["entries"][0]["reason"]
+def test_an_operator_replaces_parts_of_the_table(monkeypatch) -> None:
+    monkeypatch.setenv("VOLUNTEERS_POINTS_RULES", '{"default_points": 0, "category_points": {"medicine": 40}}')
+    rules = VolunteersSettings().points_rules
+    assert rules.points_for("medicine", "critical") == 80
+    assert rules.points_for("other", "low") == 0  # the category table given replaces the whole default one
+    assert rules.urgency_multiplier == PointsRules().urgency_multiplier

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .test_auth import bearer, coordinator
-from .test_duty_api import team_body
+from .conftest import team_body
+from .test_coordinators import bearer, coordinator
 
 
 def registration(phone: str = "+8613600000001", community: str = "c1") -> dict:
@@ -57,17 +57,3 @@ async def test_bad_registrations_name_the_field(volunteers) -> None:
     response = await volunteers.post("/v1/registrations", json={**registration(), "phone": "12345", "skills": ["flying"]})
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"phone", "skills"}
-
-
-async def test_the_public_form(volunteers) -> None:
-    public = {"Authorization": ""}
-    page = await volunteers.get("/register", params={"community": "c1"}, headers=public)
-    assert page.status_code == 200 and 'value="c1"' in page.text and 'value="delivery"' in page.text
-    form = {"name": "Rider Qian", "phone": "+8613600000004", "community": "c1", "skills": ["delivery", "elderly_support"]}
-    assert (await volunteers.post("/register", data=form, headers=public)).status_code == 201
-    dup = await volunteers.post("/register", data=form, headers=public)
-    assert dup.status_code == 409 and "already has a pending registration" in dup.text
-    bad = await volunteers.post("/register", data={**form, "phone": "nope"}, headers=public)
-    assert bad.status_code == 422 and "phone" in bad.text
-    listed = (await volunteers.get("/v1/registrations", params={"community": "c1"})).json()
-    assert [(r["name"], r["skills"]) for r in listed] == [("Rider Qian", ["delivery", "elderly_support"])]

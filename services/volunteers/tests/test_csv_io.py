@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .test_auth import bearer, coordinator
+from .test_coordinators import bearer, coordinator
 
 TEAMS = """name,community,lat,lon,radius_km,skills,capacity,leader_name,leader_phone,chat_url
 East,c1,30.59,114.30,3,delivery medicine_purchase,4,Wang Wei,+8613900139000,

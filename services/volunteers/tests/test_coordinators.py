@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from shared.http import read_coordinator_token
 
-from .conftest import SECRET
-from .test_duty_api import member, team_body
+from .conftest import SECRET, member, team_body
 
 
 async def coordinator(volunteers, communities: list[str], role: str = "coordinator") -> dict:
