@@ -1,3 +1,5 @@
+"""Intake's process: `python -m services.intake` serves the app."""
+
 from shared.serve import serve
 
 from .app import create_app

@@ -1,4 +1,5 @@
-"""Intake: takes requests for help in, validates them, publishes them."""
+"""Intake's app factory: the doors, the bus handlers and the webhook loop on one
+runtime.  Intake takes requests for help in, validates them, publishes them."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from fastapi import FastAPI
 from shared.http import document_schemas, install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
-from . import api, forms, handlers, open311_api
+from . import api, forms, handlers, loops, open311_api
 from .limits import BodyLimit
 from .models import outbox, processed_events
 from .ratelimit import TokenBuckets
@@ -19,7 +20,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     runtime = Runtime(settings, "intake", settings.database_url,
                       Path(__file__).parent / "migrations", outbox, processed_events)
-    handlers.register(runtime, settings)
+    handlers.register(runtime)
+    loops.register(runtime, settings)
     limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
     app = FastAPI(title="Heartline intake", version="1", lifespan=runtime.lifespan)
     app.state.runtime = runtime

@@ -12,10 +12,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from shared.http import Principal, Problem
+from shared.phones import parse_phone
 from shared.runtime import Runtime
 
-from . import form_text, service
-from .phones import normalise_e164
+from . import communities, form_text, submissions
 from .ratelimit import TokenBuckets
 from .schemas import COMMUNITY_CODE, RequestIn
 from .settings import IntakeSettings
@@ -37,7 +37,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
 
     async def community(code: str):
         async with runtime.db.connect() as session:
-            return await service.find_community(session, code)
+            return await communities.find_community(session=session, code=code)
 
     def blank_values() -> dict[str, Any]:
         return {"category": "daily_necessities", "description": "", "address": "", "name": "",
@@ -99,9 +99,9 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         resident = Principal(role="resident", subject=f"qr:{code}")
         try:
             async with runtime.db.autocommit() as session:
-                submission = await service.submit(
-                    session, resident, service.Intake.from_partner(body), settings,
-                    idempotency_key=token, fingerprint_of=body.model_dump(mode="json"))
+                submission = await submissions.submit(
+                    session=session, principal=resident, new_request=submissions.NewRequest.from_partner(body),
+                    idempotency_key=token, fingerprint_of=body.model_dump(mode="json"), settings=settings)
         except Problem:
             # The same form sent again with other content: start afresh.
             return render("form.html", 422, language, community_name=place.name, action=f"/form/{code}",
@@ -120,7 +120,7 @@ def _validate(values: dict[str, Any], code: str, language: str) -> tuple[Request
     errors: dict[str, str] = {}
     phone = values["phone"]
     try:
-        phone = normalise_e164(phone, default_region="CN")
+        phone = parse_phone(phone, national_region="CN")
     except ValueError:
         errors["phone"] = messages["phone"]
     candidate = {

@@ -2,7 +2,6 @@
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -14,6 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.clock import UtcDateTime
 from shared.outbox import outbox_table, processed_events_table
 
 metadata = MetaData()
@@ -46,14 +46,17 @@ requests = Table(
     # A likely repeat of an earlier request through another channel: linked, never merged.
     Column("duplicate_of", String(36), nullable=True),
     Column("operator_id", String(64), nullable=True),
-    Column("call_at", DateTime(timezone=True), nullable=True),
+    Column("call_at", UtcDateTime(), nullable=True),
     Column("operator_notes", Text, nullable=True),
     Column("feedback_rating", Integer, nullable=True),
     Column("feedback_comment", Text, nullable=True),
     Column("feedback_channel", String(8), nullable=True),
-    Column("feedback_at", DateTime(timezone=True), nullable=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("feedback_at", UtcDateTime(), nullable=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    # When dispatch promised the requester a team by (its SLA), carried on its
+    # status changes; None until dispatch has said.
+    Column("expected_by", UtcDateTime(), nullable=True),
     UniqueConstraint("submitted_by", "external_id", name="uq_requests_external_id"),
     Index("ix_requests_duplicate_probe", "requester_phone", "category", "received_at"),
     Index("ix_requests_submitted_by_received_at", "submitted_by", "received_at"),
@@ -66,7 +69,7 @@ status_changes = Table(
     Column("request_id", String(36), ForeignKey("requests.id"), nullable=False, index=True),
     Column("status", String(20), nullable=False),
     Column("reason", Text, nullable=True),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
     # Dispatch's sequence number of the change (None for intake's own, a
     # cancellation): a change that arrives late is placed, and never doubled, by it.
     Column("sequence", Integer, nullable=True),
@@ -79,7 +82,7 @@ partners = Table(
     Column("name", String(100), nullable=False),
     Column("webhook_url", String(500), nullable=True),
     Column("webhook_secret", String(100), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 partner_keys = Table(
@@ -90,8 +93,8 @@ partner_keys = Table(
     # sha256 of the key; the key itself is shown once and never stored.
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 communities = Table(
@@ -101,7 +104,7 @@ communities = Table(
     Column("name", String(100), nullable=False),
     Column("lat", Float, nullable=False),
     Column("lon", Float, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 idempotency_keys = Table(
@@ -112,7 +115,7 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("response", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 webhook_deliveries = Table(
@@ -125,11 +128,11 @@ webhook_deliveries = Table(
     Column("payload", Text, nullable=False),
     Column("state", String(12), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
     Column("last_status_code", Integer, nullable=True),
     Column("last_error", String(300), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
     Index("ix_webhook_deliveries_partner", "partner_id", "created_at"),
 )

@@ -5,7 +5,7 @@ onto a Heartline request.  https://wiki.open311.org/GeoReport_v2"""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 
@@ -16,10 +16,9 @@ from .schemas import RequestIn
 
 MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 
-# Heartline's time to first help, by urgency: Open311's expected_datetime.
-SLA = {"critical": timedelta(hours=2), "high": timedelta(hours=6),
-       "normal": timedelta(hours=24), "low": timedelta(hours=72)}
-CLOSED = frozenset({"done", "closed", "cancelled"})
+# Heartline's public statuses behind Open311's two.
+CLOSED = ("done", "closed", "cancelled")
+OPEN = ("received", "assigned", "in_progress", "escalated")
 
 URGENCY_VALUES = [("low", "Low"), ("normal", "Normal"), ("high", "High"), ("critical", "Critical")]
 VULNERABILITY_VALUES = [("elderly_alone", "Elderly living alone"), ("disabled", "Disabled"),
@@ -40,8 +39,6 @@ def w3c(moment: datetime | None) -> str | None:
     """The spec's date format: ISO 8601 with a UTC offset, to the second."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
@@ -50,6 +47,11 @@ def parse_w3c(value: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("needs a UTC offset")
     return moment
+
+
+def heartline_statuses(open311_statuses: list[str]) -> list[str]:
+    """The public statuses that Open311's `open` and `closed` stand for."""
+    return [s for status in open311_statuses for s in (CLOSED if status == "closed" else OPEN)]
 
 
 def error(code: int, description: str) -> dict[str, Any]:
@@ -168,7 +170,7 @@ def service_request(row, *, full: bool) -> dict[str, Any]:
         "service_notice": notice(row.category),
         "requested_datetime": w3c(row.received_at),
         "updated_datetime": w3c(row.updated_at),
-        "expected_datetime": w3c(row.received_at + SLA[row.urgency]),
+        "expected_datetime": w3c(row.expected_by),  # dispatch's promise, once it has made one
         "address": row.address if full else None,
         "address_id": row.community,
         "zipcode": None,

@@ -2,16 +2,17 @@
 Errors here use the spec's format, not problem details."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from shared.clock import utcnow
 from shared.http import Principal, Problem
 from shared.runtime import Runtime
 
-from . import open311, service
+from . import open311, partners, requests, submissions
 from .categories import CATALOGUE
 from .limits import check_rate
 from .ratelimit import TokenBuckets
@@ -66,7 +67,7 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         if not api_key:
             return None
         async with runtime.db.connect() as session:
-            return await service.partner_for_key(session, api_key)
+            return await partners.partner_for_key(session=session, key=api_key)
 
     @api.get("/services.{fmt}", summary="GeoReport v2: the service list")
     async def list_services(fmt: Format, jurisdiction_id: str | None = None) -> Response:
@@ -102,7 +103,9 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
             return _errors(fmt, 400, ["service_code: not found"])
         try:
             async with runtime.db.autocommit() as session:
-                submission = await service.submit(session, caller, service.Intake.from_partner(body), settings)
+                submission = await submissions.submit(session=session, principal=caller,
+                                                      new_request=submissions.NewRequest.from_partner(body),
+                                                      settings=settings)
         except Problem as problem:
             return _problem(fmt, problem)
         created = {"service_request_id": str(submission.request.id),
@@ -144,10 +147,10 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
             return _errors(fmt, 400, errors)
         if not ids:  # the default window is the last 90 days
             if start is None:
-                start = (end or datetime.now(UTC)) - MAX_SPAN
+                start = (end or utcnow()) - MAX_SPAN
         async with runtime.db.transaction() as session:
-            rows = await service.open311_requests(
-                session, caller, ids=ids, codes=codes, statuses=statuses, start=start, end=end)
+            rows = await requests.open311_requests(
+                session=session, principal=caller, ids=ids, codes=codes, statuses=statuses, start=start, end=end)
         full = caller is not None
         return _respond(fmt, "service_requests", "request",
                         [open311.service_request(r, full=full) for r in rows])
@@ -162,8 +165,8 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         if api_key and caller is None:
             return _errors(fmt, 403, ["api_key: not valid"])
         async with runtime.db.transaction() as session:
-            rows = await service.open311_requests(session, caller, ids=[service_request_id[:100]],
-                                                  codes=None, statuses=None, start=None, end=None)
+            rows = await requests.open311_requests(session=session, principal=caller, ids=[service_request_id[:100]],
+                                                   codes=None, statuses=None, start=None, end=None)
         if not rows:
             return _errors(fmt, 404, [f"service_request_id {service_request_id} not found"])
         return _respond(fmt, "service_requests", "request",
@@ -173,8 +176,8 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
     async def get_token(token: str, fmt: Format, jurisdiction_id: str | None = None) -> Response:
         # Requests are stored when posted, so a token is the request id itself.
         async with runtime.db.transaction() as session:
-            rows = await service.open311_requests(session, None, ids=[token[:100]], codes=None,
-                                                  statuses=None, start=None, end=None)
+            rows = await requests.open311_requests(session=session, principal=None, ids=[token[:100]], codes=None,
+                                                   statuses=None, start=None, end=None)
         if not rows:
             return _errors(fmt, 404, [f"token {token} not found"])
         return _respond(fmt, "service_requests", "request",

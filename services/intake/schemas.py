@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -18,8 +18,7 @@ from pydantic import (
 
 from shared.contracts import Category, Locale, Urgency
 from shared.contracts.requests import Source, Vulnerability
-
-from .phones import normalise_e164
+from shared.phones import parse_phone
 
 # What a requester sees; dispatch's finer lifecycle maps onto it.
 PublicStatus = Literal[
@@ -81,10 +80,10 @@ class RequesterIn(Strict):
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str) -> str:
-        return normalise_e164(value)
+        return parse_phone(value)
 
 
-_EXAMPLE_REQUEST = {
+_EXAMPLE_REQUEST: dict[str, Any] = {
     "category": "medicine",
     "description": "Needs insulin delivered; lives alone on the 6th floor",
     "location": {"lat": 30.595, "lon": 114.3},
@@ -179,6 +178,8 @@ class RequestOut(BaseModel):
         None, description="An earlier request this one likely repeats (same phone, category, place).")
     received_at: datetime
     updated_at: datetime
+    expected_by: datetime | None = Field(
+        None, description="When the requester was promised a team by (dispatch's SLA); null until dispatch has said.")
     history: list[StatusChangeOut]
     feedback: FeedbackOut | None = None
     hotline: HotlineOut | None = Field(None, description="Set when a hotline operator filed it.")

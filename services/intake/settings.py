@@ -1,3 +1,5 @@
+"""Intake's settings, read from the environment."""
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 

@@ -1,23 +1,20 @@
-"""Every query intake makes."""
+"""Intake's SQL but the submission's (see submission_store): requests and
+their history, partners and their keys, communities, webhook deliveries."""
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, Table, Text, and_, bindparam, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db import autocommits, driver
+from shared.db import insert_for
 
 from .models import (
     communities,
-    idempotency_keys,
     partner_keys,
     partners,
     requests,
@@ -25,228 +22,16 @@ from .models import (
     webhook_deliveries,
 )
 
-
-def _insert(session: AsyncConnection):
-    return postgresql.insert if session.dialect.name == "postgresql" else sqlite.insert
-
-
 # --- requests -------------------------------------------------------------------
 
-
-# Statements on the hot path are built once and executed with parameters:
-# building a statement per call costs more CPU than the round trip.
-_BY_EXTERNAL_ID = select(requests).where(
-    requests.c.submitted_by == bindparam("owner"), requests.c.external_id == bindparam("external_id"))
-_EARLIER = (
-    select(requests.c.id, requests.c.lat, requests.c.lon, requests.c.received_at, requests.c.duplicate_of)
-    .where(
-        requests.c.requester_phone == bindparam("phone"),
-        requests.c.category == bindparam("category"),
-        requests.c.received_at >= bindparam("since"),
-        requests.c.status.not_in(("cancelled", "closed")),
-    )
-    .order_by(requests.c.received_at)
-    .limit(50)
-)
 _ADD_STATUS_CHANGE = status_changes.insert()
-_FINISH_IDEMPOTENCY_KEY = (
-    update(idempotency_keys)
-    .where(idempotency_keys.c.owner == bindparam("b_owner"), idempotency_keys.c.key == bindparam("b_key"))
-    .values(status_code=bindparam("status_code"), response=bindparam("response"))
-)
-_INSERT_REQUEST = {
-    dialect: module.insert(requests).on_conflict_do_nothing(index_elements=["submitted_by", "external_id"])
-    for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-_CLAIM_IDEMPOTENCY_KEY = {
-    dialect: module.insert(idempotency_keys).on_conflict_do_nothing(index_elements=["owner", "key"])
-    for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 
 
-class Outcome(enum.Enum):
-    CREATED = "created"
-    KEY_TAKEN = "key_taken"  # the Idempotency-Key was used before: nothing written
-    EXTERNAL_ID_TAKEN = "external_id_taken"  # the owner's external id is taken: no request, no event
-
-
-# The columns a new request is written with (the rest take their defaults).
-SUBMITTED_COLUMNS = (
-    "id", "reference", "submitted_by", "external_id", "category", "description", "lat", "lon",
-    "address", "community", "urgency", "vulnerabilities", "people", "source", "requester_name",
-    "requester_phone", "requester_locale", "preferred_channel", "status", "dispatch_sequence",
-    "duplicate_of", "operator_id", "call_at", "operator_notes", "received_at", "updated_at",
-)
-
-
-def probes_duplicates_in_sql(session: AsyncConnection) -> bool:
-    """True where `insert_submission` finds the likely original itself."""
-    return session.dialect.name == "postgresql"
-
-
-# duplicates.distance_m (haversine), term for term, so both give the same metres.
-_DISTANCE_M = """2 * CAST(6371000.0 AS double precision) * asin(least(CAST(1.0 AS double precision), sqrt(
-        sin((radians(lat) - radians(:lat)) / 2) ^ 2
-        + cos(radians(:lat)) * cos(radians(lat)) * sin(radians(lon - :lon) / 2) ^ 2)))"""
-
-
-def _submission_sql(with_key: bool, outbox: Table) -> str:
-    """PostgreSQL: the duplicate probe, the Idempotency-Key claim, the request
-    and its outbox row in one statement (one round trip).  Each insert happens
-    only if the one before it did: a key already taken writes nothing; an
-    external id already taken (ON CONFLICT waits for a concurrent insert of the
-    same one) writes no event.  The probe is duplicates.likely_original in SQL:
-    the first open request (same phone, category, since `since`) within
-    `radius_m`, or what that one repeats; the stored answer carries it between
-    `response_head` and `response_tail`."""
-    columns = ", ".join(SUBMITTED_COLUMNS)
-    params = ", ".join("(SELECT original FROM earlier)" if c == "duplicate_of" else f":{c}"
-                       for c in SUBMITTED_COLUMNS)
-    claim = ""
-    condition = ""
-    if with_key:
-        claim = """claimed AS (
-            INSERT INTO idempotency_keys (owner, key, fingerprint, status_code, response, created_at)
-            VALUES (:submitted_by, :idempotency_key, :fingerprint, :status_code,
-                    :response_head || coalesce('"' || (SELECT original FROM earlier) || '"', 'null')
-                    || :response_tail, :received_at)
-            ON CONFLICT (owner, key) DO NOTHING
-            RETURNING 1
-        ), """
-        condition = "WHERE EXISTS (SELECT FROM claimed)"
-    sql = f"""WITH earlier AS (
-            SELECT coalesce(duplicate_of, id) AS original FROM requests
-            WHERE requester_phone = :requester_phone AND category = :category
-              AND received_at >= :since AND status NOT IN ('cancelled', 'closed')
-              AND {_DISTANCE_M} <= :radius_m
-            ORDER BY received_at, id
-            LIMIT 1
-        ), {claim}stored AS (
-            INSERT INTO requests ({columns}) SELECT {params} {condition}
-            ON CONFLICT (submitted_by, external_id) DO NOTHING
-            RETURNING 1
-        ), queued AS (
-            INSERT INTO {outbox.name} (event_id, type, payload)
-            SELECT :event_id, :event_type, :payload WHERE EXISTS (SELECT FROM stored)
-            RETURNING 1
-        )
-        SELECT {"EXISTS (SELECT FROM claimed)" if with_key else "true"} AS claimed,
-               EXISTS (SELECT FROM stored) AS stored,
-               (SELECT original FROM earlier) AS duplicate_of"""
-    return sql
-
-
-def _bound_submission(with_key: bool, sql: str):
-    types = [bindparam(c, type_=requests.c[c].type) for c in SUBMITTED_COLUMNS if c != "duplicate_of"]
-    types += [bindparam("event_id", type_=String), bindparam("event_type", type_=String),
-              bindparam("payload", type_=Text), bindparam("since", type_=requests.c.received_at.type),
-              bindparam("radius_m", type_=Float)]
-    if with_key:
-        types += [bindparam("idempotency_key", type_=String), bindparam("fingerprint", type_=String),
-                  bindparam("status_code", type_=Integer), bindparam("response_head", type_=Text),
-                  bindparam("response_tail", type_=Text)]
-    return text(sql).bindparams(*types)
-
-
-class _Submission:
-    """The submission statement, for SQLAlchemy and, in $n form, for the driver."""
-
-    def __init__(self, with_key: bool, outbox: Table) -> None:
-        sql = _submission_sql(with_key, outbox)
-        self.bound = _bound_submission(with_key, sql)
-        self.names: list[str] = []
-
-        def number(match: re.Match) -> str:
-            if match[1] not in self.names:
-                self.names.append(match[1])
-            return f"${self.names.index(match[1]) + 1}"
-
-        self.positional = re.sub(r"(?<![:\w]):(\w+)", number, sql)
-
-
-_SUBMISSION: dict[tuple[bool, str], _Submission] = {}
-
-
-async def insert_submission(
-    session: AsyncConnection, values: dict[str, Any], outbox: Table, event: dict[str, str],
-    idempotency: tuple[str, str, int, str, str] | None = None,
-    probe: tuple[datetime, float] | None = None,
-) -> tuple[Outcome, str | None]:
-    """Writes a new request with its outbox row `event` (event_id, type,
-    payload) and, given `idempotency` (key, fingerprint, status code, and the
-    answer as the text before and after its `possible_duplicate_of` value),
-    claims the owner's Idempotency-Key with its answer first.  A concurrent
-    call with the same key or external id waits here for the other to end.
-
-    Where `probes_duplicates_in_sql`, `probe` (since, radius in metres) finds
-    the likely original, which is stored and returned; elsewhere the caller
-    has put it in `values` already, and it is returned as it is."""
-    owner = values["submitted_by"]
-    if probes_duplicates_in_sql(session):
-        statement = _SUBMISSION.get((idempotency is not None, outbox.name))
-        if statement is None:
-            statement = _SUBMISSION[(idempotency is not None, outbox.name)] = _Submission(
-                idempotency is not None, outbox)
-        params = {c: values[c] for c in SUBMITTED_COLUMNS if c != "duplicate_of"}
-        params.update(event_id=event["event_id"], event_type=event["type"], payload=event["payload"],
-                      since=probe[0], radius_m=probe[1])
-        if idempotency is not None:
-            params.update(idempotency_key=idempotency[0], fingerprint=idempotency[1],
-                          status_code=idempotency[2], response_head=idempotency[3],
-                          response_tail=idempotency[4])
-        if autocommits(session):
-            # One statement outside any transaction: straight to the driver,
-            # which saves SQLAlchemy's per-execute work (a sixth of a millisecond,
-            # about a tenth of this call) on the hottest statement of intake.
-            claimed, stored, duplicate_of = await (await driver(session)).fetchrow(
-                statement.positional, *(params[name] for name in statement.names))
-        else:
-            claimed, stored, duplicate_of = (await session.execute(statement.bound, params)).one()
-    else:  # SQLite: the same steps, one statement each
-        duplicate_of = values["duplicate_of"]
-        if idempotency is None:
-            claimed = True
-        else:
-            answer = idempotency[3] + (f'"{duplicate_of}"' if duplicate_of else "null") + idempotency[4]
-            claimed = await claim_idempotency_key(session, owner, idempotency[0], idempotency[1],
-                                                  values["received_at"], idempotency[2], answer)
-        stored = claimed and await insert_request(session, values)
-        if stored:
-            await session.execute(outbox.insert(), event)
-    if not claimed:
-        return Outcome.KEY_TAKEN, duplicate_of
-    return (Outcome.CREATED if stored else Outcome.EXTERNAL_ID_TAKEN), duplicate_of
-
-
-async def find_by_external_id(session: AsyncConnection, submitted_by: str, external_id: str) -> Row | None:
-    result = await session.execute(_BY_EXTERNAL_ID, {"owner": submitted_by, "external_id": external_id})
-    return result.first()
-
-
-async def insert_request(session: AsyncConnection, values: dict[str, Any]) -> bool:
-    """False when another request already holds the owner's external id (a
-    concurrent insert of the same one waits here for the other to end)."""
-    result = await session.execute(_INSERT_REQUEST[session.dialect.name], values)
-    return result.rowcount == 1
-
-
-async def get_request(session: AsyncConnection, request_id: str, *, for_update: bool = False) -> Row | None:
+async def get_request(session: AsyncConnection, request_id: str, *, for_update: bool = False) -> Row[Any] | None:
     query = select(requests).where(requests.c.id == request_id)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).first()
-
-
-async def get_request_by_reference(session: AsyncConnection, reference: str) -> Row | None:
-    return (await session.execute(select(requests).where(requests.c.reference == reference))).first()
-
-
-async def earlier_requests_for(
-    session: AsyncConnection, phone: str, category: str, since: datetime
-) -> list[Row]:
-    """Open requests from the same phone in the same category since `since`."""
-    result = await session.execute(_EARLIER, {"phone": phone, "category": category, "since": since})
-    return list(result.all())
 
 
 async def add_status_change(
@@ -257,24 +42,45 @@ async def add_status_change(
                                                "reason": reason, "sequence": sequence})
 
 
-async def history(session: AsyncConnection, request_id: str) -> list[Row]:
+_HISTORY_COLUMNS = (status_changes.c.request_id, status_changes.c.status, status_changes.c.changed_at,
+                    status_changes.c.reason, status_changes.c.sequence)
+
+
+async def history(session: AsyncConnection, request_id: str) -> list[Row[Any]]:
+    """One request's stored changes, oldest first."""
     result = await session.execute(
-        select(status_changes.c.status, status_changes.c.changed_at, status_changes.c.reason,
-               status_changes.c.sequence)
-        .where(status_changes.c.request_id == request_id)
+        select(*_HISTORY_COLUMNS).where(status_changes.c.request_id == request_id)
         .order_by(status_changes.c.changed_at, status_changes.c.id)
     )
     return list(result.all())
 
 
+async def histories(session: AsyncConnection, request_ids: list[str]) -> dict[str, list[Row[Any]]]:
+    """The stored changes of many requests in one query, each oldest first."""
+    by_request: dict[str, list[Row[Any]]] = {request_id: [] for request_id in request_ids}
+    if not request_ids:
+        return by_request
+    result = await session.execute(
+        select(*_HISTORY_COLUMNS).where(status_changes.c.request_id.in_(request_ids))
+        .order_by(status_changes.c.changed_at, status_changes.c.id)
+    )
+    for row in result:
+        by_request[row.request_id].append(row)
+    return by_request
+
+
 async def set_status(
-    session: AsyncConnection, request_id: str, status: str, sequence: int | None, at: datetime
+    session: AsyncConnection, request_id: str, status: str, sequence: int | None, at: datetime,
+    expected_by: datetime | None = None,
 ) -> None:
     """Sets the requester-facing status; `sequence` is dispatch's, None for a
-    change intake made itself (a cancellation)."""
+    change intake made itself (a cancellation).  `expected_by`, dispatch's
+    promise, replaces the stored one when given."""
     values: dict[str, Any] = dict(status=status, updated_at=at)
     if sequence is not None:
         values["dispatch_sequence"] = sequence
+    if expected_by is not None:
+        values["expected_by"] = expected_by
     await session.execute(update(requests).where(requests.c.id == request_id).values(**values))
 
 
@@ -301,7 +107,7 @@ async def list_requests(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 1000,
-) -> list[Row]:
+) -> list[Row[Any]]:
     """Newest first.  `submitted_by` scopes to one owner; `communities_or_subject`
     to a coordinator's communities plus what the coordinator filed."""
     query = select(requests)
@@ -333,11 +139,11 @@ async def insert_partner(session: AsyncConnection, values: dict[str, Any]) -> No
     await session.execute(partners.insert().values(**values))
 
 
-async def get_partner(session: AsyncConnection, partner_id: str) -> Row | None:
+async def get_partner(session: AsyncConnection, partner_id: str) -> Row[Any] | None:
     return (await session.execute(select(partners).where(partners.c.id == partner_id))).first()
 
 
-async def list_partners(session: AsyncConnection) -> list[Row]:
+async def list_partners(session: AsyncConnection) -> list[Row[Any]]:
     return list((await session.execute(select(partners).order_by(partners.c.created_at))).all())
 
 
@@ -345,14 +151,14 @@ async def insert_key(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(partner_keys.insert().values(**values))
 
 
-async def list_keys(session: AsyncConnection, partner_id: str) -> list[Row]:
+async def list_keys(session: AsyncConnection, partner_id: str) -> list[Row[Any]]:
     result = await session.execute(
         select(partner_keys).where(partner_keys.c.partner_id == partner_id).order_by(partner_keys.c.created_at)
     )
     return list(result.all())
 
 
-async def get_key(session: AsyncConnection, partner_id: str, key_id: str) -> Row | None:
+async def get_key(session: AsyncConnection, partner_id: str, key_id: str) -> Row[Any] | None:
     result = await session.execute(
         select(partner_keys).where(partner_keys.c.id == key_id, partner_keys.c.partner_id == partner_id)
     )
@@ -386,51 +192,19 @@ async def set_webhook(session: AsyncConnection, partner_id: str, url: str | None
 
 
 async def upsert_community(session: AsyncConnection, values: dict[str, Any]) -> None:
-    insert = _insert(session)
-    statement = insert(communities).values(**values)
+    statement = insert_for(session, communities).values(**values)
     await session.execute(statement.on_conflict_do_update(
         index_elements=["code"],
         set_={k: statement.excluded[k] for k in ("name", "lat", "lon", "updated_at")},
     ))
 
 
-async def get_community(session: AsyncConnection, code: str) -> Row | None:
+async def get_community(session: AsyncConnection, code: str) -> Row[Any] | None:
     return (await session.execute(select(communities).where(communities.c.code == code))).first()
 
 
-async def list_communities(session: AsyncConnection) -> list[Row]:
+async def list_communities(session: AsyncConnection) -> list[Row[Any]]:
     return list((await session.execute(select(communities).order_by(communities.c.code))).all())
-
-
-# --- idempotency keys ----------------------------------------------------------------
-
-
-async def claim_idempotency_key(
-    session: AsyncConnection, owner: str, key: str, fingerprint: str, at: datetime,
-    status_code: int, response: str,
-) -> bool:
-    """True for the first use of (owner, key), stored with its answer.  A
-    concurrent first use waits here until the other transaction ends."""
-    result = await session.execute(
-        _CLAIM_IDEMPOTENCY_KEY[session.dialect.name],
-        {"owner": owner, "key": key, "fingerprint": fingerprint, "created_at": at,
-         "status_code": status_code, "response": response},
-    )
-    return result.rowcount == 1
-
-
-async def get_idempotency_key(session: AsyncConnection, owner: str, key: str) -> Row | None:
-    result = await session.execute(
-        select(idempotency_keys).where(idempotency_keys.c.owner == owner, idempotency_keys.c.key == key)
-    )
-    return result.first()
-
-
-async def finish_idempotency_key(
-    session: AsyncConnection, owner: str, key: str, status_code: int, response: str
-) -> None:
-    await session.execute(_FINISH_IDEMPOTENCY_KEY, {"b_owner": owner, "b_key": key,
-                                                    "status_code": status_code, "response": response})
 
 
 # --- webhook deliveries ----------------------------------------------------------------
@@ -442,7 +216,7 @@ async def insert_delivery(session: AsyncConnection, values: dict[str, Any]) -> N
 
 async def claim_due_deliveries(
     session: AsyncConnection, now: datetime, lease_until: datetime, limit: int
-) -> list[Row]:
+) -> list[Row[Any]]:
     """Due deliveries, leased until `lease_until` so no other replica sends them meanwhile."""
     rows = list((await session.execute(
         select(webhook_deliveries, partners.c.webhook_secret)
@@ -475,18 +249,9 @@ async def record_attempt(
     )
 
 
-async def earliest_due_delivery(session: AsyncConnection) -> datetime | None:
-    result = await session.execute(
-        select(webhook_deliveries.c.next_attempt_at)
-        .where(webhook_deliveries.c.state == "pending")
-        .order_by(webhook_deliveries.c.next_attempt_at).limit(1)
-    )
-    return result.scalar_one_or_none()
-
-
 async def list_deliveries(
     session: AsyncConnection, partner_id: str, request_id: str | None, limit: int
-) -> list[Row]:
+) -> list[Row[Any]]:
     conditions = [webhook_deliveries.c.partner_id == partner_id]
     if request_id:
         conditions.append(webhook_deliveries.c.request_id == request_id)

@@ -209,7 +209,7 @@ async def run() -> None:
                               dict(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow))
         intake = create_app(settings)
         gc.collect()
-        gc.freeze()  # as shared/serve.py does before serving
+        gc.freeze()  # as a served process does once start-up is done (shared/runtime.py)
         async with serve_in_process(intake) as admin, \
                 _connection(plain) as probe, _connection(with_database(plain, names[0])) as outbox, \
                 minimal.router.lifespan_context(minimal), \

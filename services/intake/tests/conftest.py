@@ -1,16 +1,23 @@
-"""Intake in process on real PostgreSQL and NATS, and the partners a test needs."""
+"""Intake in process on real PostgreSQL and NATS, and what its tests share:
+the partners a test needs, dispatch's status changes, a partner's callback."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from shared.contracts import RequestStatusChangedV1
+from tests.support.httpserver import LocalHttpServer, Request
 from tests.support.inprocess import serve_in_process, settings_for
+from tests.support.waiting import eventually
 
 TOKEN_SECRET = "intake-test-token-secret-0123456789"
 
@@ -50,3 +57,50 @@ async def new_partner(admin: httpx.AsyncClient, name: str = "Care app") -> tuple
     key = await admin.post(f"/v1/partners/{partner_id}/keys")
     assert key.status_code == 201, key.text
     return partner_id, client_as(admin, key.json()["key"])
+
+
+def status_event(request_id: str, status: str, sequence: int, reason: str | None = None,
+                 at: datetime | None = None, expected_by: datetime | None = None) -> RequestStatusChangedV1:
+    """Dispatch's status change, as dispatch publishes it."""
+    return RequestStatusChangedV1(
+        source="heartline/dispatch", correlationid=request_id,
+        data=dict(request_id=request_id, status=status, sequence=sequence, reason=reason,
+                  changed_at=at or datetime.now(UTC), expected_by=expected_by),
+    )
+
+
+async def wait_for_status(client: httpx.AsyncClient, request_id: str, status: str, timeout: float = 15.0) -> dict:
+    """The request's view once it shows `status`."""
+
+    async def reached() -> dict | None:
+        body = (await client.get(f"/v1/requests/{request_id}")).json()
+        return body if body["status"] == status else None
+
+    return await eventually(reached, what=f"request {request_id} to be {status}", timeout=timeout)
+
+
+class Receiver:
+    """A partner's callback endpoint; answers 500 to the first `fail_next` posts."""
+
+    def __init__(self, fail_next: int = 0) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = fail_next
+        self.lock = threading.Lock()
+        self.http = LocalHttpServer(self._answer)
+        self.url = f"{self.http.url}/hook"
+
+    def _answer(self, request: Request) -> None:
+        raw = request.body()
+        with self.lock:
+            failing = self.fail_next > 0
+            self.fail_next -= failing
+            if not failing:
+                self.received.append(({k.lower(): v for k, v in request.headers.items()}, raw))
+        request.reply(500 if failing else 204)
+
+    def stop(self) -> None:
+        self.http.stop()
+
+    def payloads(self) -> list[dict]:
+        with self.lock:
+            return [json.loads(raw) for _, raw in self.received]

@@ -41,6 +41,24 @@ def _strategies(operation, known: dict[str, str]):
     return st.one_of(strategies)
 
 
+def _calls(operation, known: dict[str, str], url: str, seen: dict[str, set[int]], failures: list[str]):
+    """The generated calls of one operation, noting each answer's status and every 5xx."""
+    label = f"{operation.method.upper()} {operation.path}"
+
+    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+              derandomize=True, phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=_strategies(operation, known))
+    def call(case) -> None:
+        response = case.call(base_url=url, headers=AUTH, timeout=15)
+        seen.setdefault(label, set()).add(response.status_code)
+        if response.status_code >= 500:
+            failures.append(f"{label} -> {response.status_code}: {response.text[:300]}\n"
+                            f"  {case.as_curl_command()[:800]}")
+
+    return call
+
+
 async def test_generated_calls_never_get_a_5xx(bus_env, make_database) -> None:
     intake = ServiceProcess("intake", {
         **bus_env, "HEARTLINE_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -53,21 +71,7 @@ async def test_generated_calls_never_get_a_5xx(bus_env, make_database) -> None:
         failures: list[str] = []
         seen: dict[str, set[int]] = {}
         for result in schema.get_all_operations():
-            operation = result.ok()
-            label = f"{operation.method.upper()} {operation.path}"
-
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                      derandomize=True, phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
-            @given(case=_strategies(operation, known))
-            def call(case, label: str = label) -> None:
-                response = case.call(base_url=intake.url, headers=AUTH, timeout=15)
-                seen.setdefault(label, set()).add(response.status_code)
-                if response.status_code >= 500:
-                    failures.append(f"{label} -> {response.status_code}: {response.text[:300]}\n"
-                                    f"  {case.as_curl_command()[:800]}")
-
-            call()
+            _calls(result.ok(), known, intake.url, seen, failures)()
         assert not failures, "\n".join(failures[:10]) + "\n" + intake.logs()[-3000:]
         # The run reached the success paths, not only the rejections.
         assert 202 in seen["POST /v1/requests"] and 422 in seen["POST /v1/requests"], seen

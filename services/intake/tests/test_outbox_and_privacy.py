@@ -17,10 +17,9 @@ from tests.support.bus import TestBus
 from tests.support.infra import NatsServer
 from tests.support.inprocess import serve_in_process, settings_for
 from tests.support.system import request_body
+from tests.support.waiting import eventually
 
-from .conftest import new_partner
-from .test_closed_loop import status_event
-from .test_webhooks import Receiver, until
+from .conftest import Receiver, new_partner, status_event
 
 
 async def _unpublished(runtime) -> int:
@@ -39,7 +38,7 @@ async def test_requests_taken_while_nats_is_down_are_published_when_it_is_back(m
     try:
         async with serve_in_process(app) as intake:
             server.stop()
-            await until(lambda: not runtime.bus.is_connected(), what="intake to notice NATS is gone")
+            await eventually(lambda: not runtime.bus.is_connected(), what="intake to notice NATS is gone")
             ids = []
             for i in range(5):
                 response = await intake.post("/v1/requests", json=request_body(external_id=f"down-{i}"))
@@ -53,14 +52,14 @@ async def test_requests_taken_while_nats_is_down_are_published_when_it_is_back(m
                     events = await bus.published("aid.request.received.v1")
                     return sorted(e["data"]["request_id"] for e in events) == sorted(ids)
 
-                await until(all_published, timeout=30, what="the outbox to drain once NATS is back")
+                await eventually(all_published, timeout=30, what="the outbox to drain once NATS is back")
 
             async def all_marked():
                 return await _unpublished(runtime) == 0
 
             # The relay marks the rows after the publish acks, in a transaction
             # that may not have committed yet when the events are seen.
-            await until(all_marked, what="the outbox rows to be marked published")
+            await eventually(all_marked, what="the outbox rows to be marked published")
     finally:
         server.stop()
 
@@ -85,7 +84,7 @@ async def test_names_and_phones_never_reach_the_logs(intake, bus_env, caplog) ->
                 log = (await partner.get("/v1/webhook/deliveries")).json()
                 return log and log[0]["state"] == "delivered"
 
-            await until(delivered, what="the webhook to be delivered after one failure")
+            await eventually(delivered, what="the webhook to be delivered after one failure")
         await intake.put("/v1/communities/jianghan-01", json={"name": "J01", "lat": 30.59, "lon": 114.3})
         page = await intake.get("/form/jianghan-01")
         token = page.text.split('name="form_token" value="')[1].split('"')[0]

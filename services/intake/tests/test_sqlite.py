@@ -10,11 +10,10 @@ from services.intake.settings import IntakeSettings
 from tests.support.bus import TestBus
 from tests.support.inprocess import serve_in_process, settings_for
 from tests.support.system import request_body
+from tests.support.waiting import eventually
 
-from .conftest import new_partner
-from .test_closed_loop import status_event, wait_for_status
+from .conftest import Receiver, new_partner, status_event, wait_for_status
 from .test_open311 import SPEC_POST
-from .test_webhooks import Receiver, until
 
 
 async def test_the_partner_api_open311_the_form_and_webhooks_on_sqlite(bus_env, tmp_path) -> None:
@@ -37,7 +36,7 @@ async def test_the_partner_api_open311_the_form_and_webhooks_on_sqlite(bus_env, 
                 await wait_for_status(partner, request_id, "done")
                 given = await partner.post(f"/v1/requests/{request_id}/feedback", json={"rating": 5})
                 assert given.status_code == 200
-                await until(lambda: [p["status"] for p in receiver.payloads()] == ["done"],
+                await eventually(lambda: [p["status"] for p in receiver.payloads()] == ["done"],
                             what="the webhook on SQLite")
                 key = partner.headers["Authorization"].removeprefix("Bearer ")
                 posted = await admin.post("/open311/v2/requests.json", data={**SPEC_POST, "api_key": key})

@@ -1,37 +1,28 @@
-"""The closed loop: status from dispatch's events, cancel, feedback through
-the API and relayed from notify (an SMS rating)."""
+"""Stored requests (requests.py): who sees which, the status following
+dispatch (with the time it promised), cancel, feedback through the API and
+relayed from notify (an SMS rating), and lists that cost the same few
+statements whatever their size."""
 
 from __future__ import annotations
 
-import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from shared.contracts import RequestFeedbackGivenV1, RequestStatusChangedV1
+from sqlalchemy import event
+
+from shared.contracts import RequestFeedbackGivenV1
+from shared.http import issue_coordinator_token
 from tests.support.bus import TestBus
 from tests.support.system import request_body
+from tests.support.waiting import eventually
 
-from .conftest import new_partner
-
-
-def status_event(request_id: str, status: str, sequence: int, reason: str | None = None,
-                 at: datetime | None = None) -> RequestStatusChangedV1:
-    return RequestStatusChangedV1(
-        source="heartline/dispatch", correlationid=request_id,
-        data=dict(request_id=request_id, status=status, sequence=sequence, reason=reason,
-                  changed_at=at or datetime.now(UTC)),
-    )
+from .conftest import TOKEN_SECRET, client_as, new_partner, status_event, wait_for_status
+from .test_submissions import _rich_body, add_community
 
 
-async def wait_for_status(client, request_id: str, status: str, timeout: float = 15.0) -> dict:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        body = (await client.get(f"/v1/requests/{request_id}")).json()
-        if body["status"] == status:
-            return body
-        assert loop.time() < deadline, f"status stayed {body['status']}, expected {status}"
-        await asyncio.sleep(0.05)
+async def recorded_feedback(client, request_id: str) -> dict | None:
+    return (await client.get(f"/v1/requests/{request_id}")).json()["feedback"]
 
 
 async def test_the_requester_status_follows_dispatch_with_the_time_of_each_change(intake, bus_env) -> None:
@@ -147,11 +138,8 @@ async def test_a_rating_sent_by_sms_is_recorded_once(intake, bus_env) -> None:
         first = rating(5)
         await bus.publish(first)
         await bus.publish(first, msg_id=f"redelivered-{first.id}")  # a redelivery JetStream cannot catch
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while (feedback := (await intake.get(f"/v1/requests/{request_id}")).json()["feedback"]) is None:
-            assert loop.time() < deadline, "the SMS rating was not recorded"
-            await asyncio.sleep(0.05)
+        await eventually(lambda: recorded_feedback(intake, request_id), what="the SMS rating to be recorded",
+                         timeout=15)
         # A second reply does not overwrite the first.  Published once the
         # first is recorded: events fetched together are handled side by
         # side, so which of two in one batch counts as first is chance.
@@ -176,9 +164,110 @@ async def test_intakes_own_feedback_event_coming_back_changes_nothing(intake, bu
             source="heartline/notify", correlationid=request_id,
             data=dict(request_id=request_id, rating=5, channel="sms", given_at=datetime.now(UTC)))
         await bus.publish(marker)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while (feedback := (await intake.get(f"/v1/requests/{request_id}")).json()["feedback"]) is None:
-            assert loop.time() < deadline
-            await asyncio.sleep(0.05)
+        feedback = await eventually(lambda: recorded_feedback(intake, request_id), what="the SMS rating",
+                                    timeout=15)
     assert feedback["rating"] == marker.data.rating
+
+
+async def test_a_partner_sees_only_its_own_requests(intake) -> None:
+    _, alpha = await new_partner(intake, "Alpha")
+    _, beta = await new_partner(intake, "Beta")
+    async with alpha, beta:
+        mine = (await alpha.post("/v1/requests", json=request_body(external_id="same"))).json()
+        # The same external id from another partner is another request.
+        theirs = (await beta.post("/v1/requests", json=request_body(external_id="same"))).json()
+        assert mine["id"] != theirs["id"]
+        other = await alpha.get(f"/v1/requests/{theirs['id']}")
+        assert other.status_code == 404
+        assert other.json()["title"] == "Not Found"
+        assert (await alpha.post(f"/v1/requests/{theirs['id']}/cancel")).status_code == 404
+        assert [r["id"] for r in (await alpha.get("/v1/requests")).json()] == [mine["id"]]
+        by_external = (await alpha.get("/v1/requests", params={"external_id": "same"})).json()
+        assert [r["id"] for r in by_external] == [mine["id"]]
+        assert (await alpha.get("/v1/requests", params={"external_id": "other"})).json() == []
+    assert (await intake.get(f"/v1/requests/{theirs['id']}")).status_code == 200
+    assert len((await intake.get("/v1/requests")).json()) == 2
+
+
+async def test_a_coordinator_sees_the_requests_of_their_communities(intake) -> None:
+    await add_community(intake)
+    await add_community(intake, "wuchang-07", 30.55, 114.31)
+    here = (await intake.post("/v1/requests", json=_rich_body())).json()
+    there = (await intake.post("/v1/requests", json=_rich_body(
+        external_id="rich-2", location={"address": "8 Zhongnan Rd", "community": "wuchang-07"}))).json()
+    token = issue_coordinator_token(TOKEN_SECRET, "coord-1", "coordinator", ["jianghan-01"], timedelta(hours=1))
+    async with client_as(intake, token) as coordinator:
+        assert (await coordinator.get(f"/v1/requests/{here['id']}")).status_code == 200
+        assert (await coordinator.get(f"/v1/requests/{there['id']}")).status_code == 404
+        assert [r["id"] for r in (await coordinator.get("/v1/requests")).json()] == [here["id"]]
+        assert (await coordinator.post(f"/v1/requests/{there['id']}/cancel")).status_code == 404
+        cancelled = await coordinator.post(f"/v1/requests/{here['id']}/cancel", json={"reason": "moved away"})
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        # Partner administration stays with the admin.
+        assert (await coordinator.post("/v1/partners", json={"name": "x"})).status_code == 403
+        # A coordinator manages only their own communities.
+        assert (await coordinator.put("/v1/communities/wuchang-07",
+                                      json={"name": "x", "lat": 1, "lon": 1})).status_code == 403
+        assert (await coordinator.put("/v1/communities/jianghan-01",
+                                      json={"name": "Jianghan One", "lat": 30.6, "lon": 114.3})).status_code == 200
+
+
+async def test_dispatchs_promise_shows_in_the_view_and_in_open311(intake, bus_env) -> None:
+    """Dispatch's SLA is the one time the requester is told: intake keeps the
+    latest it was given and shows no time of its own before that."""
+    request_id = (await intake.post("/v1/requests", json=request_body())).json()["id"]
+
+    async def open311_expected() -> str | None:
+        [found] = (await intake.get(f"/open311/v2/requests/{request_id}.json")).json()
+        return found["expected_datetime"]
+
+    assert (await intake.get(f"/v1/requests/{request_id}")).json()["expected_by"] is None
+    assert await open311_expected() is None
+    promised = datetime(2030, 1, 5, 11, 30, 15, 250_000, tzinfo=UTC)
+    async with TestBus(bus_env) as bus:
+        await bus.publish(status_event(request_id, "queued", 1, expected_by=promised))
+        await bus.settled("intake-request-status")
+        view = (await intake.get(f"/v1/requests/{request_id}")).json()
+        assert view["expected_by"] == "2030-01-05T11:30:15.250000Z"
+        assert await open311_expected() == "2030-01-05T11:30:15+00:00"  # the spec's format: whole seconds
+        # A later change that promises nothing new keeps the promise; a newer promise replaces it.
+        await bus.publish(status_event(request_id, "accepted", 2))
+        await wait_for_status(intake, request_id, "assigned")
+        assert (await intake.get(f"/v1/requests/{request_id}")).json()["expected_by"] == view["expected_by"]
+        await bus.publish(status_event(request_id, "in_progress", 3, expected_by=promised + timedelta(hours=1)))
+        moved = await wait_for_status(intake, request_id, "in_progress")
+    assert moved["expected_by"] == "2030-01-05T12:30:15.250000Z"
+    assert await open311_expected() == "2030-01-05T12:30:15+00:00"
+
+
+def _statements_on_requests(engine, statements: list[str]):
+    """Records each statement that reads requests or their history (the
+    background loops touch other tables on the same engine)."""
+
+    def record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if re.search(r"\b(requests|status_changes)\b", statement):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return lambda: event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_page_of_requests_costs_the_same_few_statements_whatever_its_size(intake) -> None:
+    ids = [(await intake.post("/v1/requests", json=request_body(external_id=f"page-{n}"))).json()["id"]
+           for n in range(50)]
+    for request_id in ids[-3:]:  # the newest, on both pages, with a history of their own
+        assert (await intake.post(f"/v1/requests/{request_id}/cancel")).status_code == 200
+    statements: list[str] = []
+    stop = _statements_on_requests(intake._transport.app.state.runtime.db.engine, statements)
+    counts = {}
+    try:
+        for size in (5, 50):
+            statements.clear()
+            page = (await intake.get("/v1/requests", params={"limit": size})).json()
+            assert len(page) == size
+            assert [[h["status"] for h in r["history"]] for r in page[:3]] == [["received", "cancelled"]] * 3
+            assert all([h["status"] for h in r["history"]] == ["received"] for r in page[3:])
+            counts[size] = len(statements)
+    finally:
+        stop()
+    assert counts[5] == counts[50] <= 2, counts

@@ -1,62 +1,35 @@
-"""Partner webhooks: every status change of a partner's request is POSTed,
-signed, retried with backoff, and logged where the partner can read it."""
+"""Partner webhooks (webhook_deliveries.py, sent by loops.py): every status
+change of a partner's request is POSTed, signed, retried with backoff, and
+logged where the partner can read it."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
-import threading
 import time
 
-from services.intake import webhooks
+from services.intake import webhook_deliveries
+from shared.clock import backoff_seconds
 from tests.support.bus import TestBus
-from tests.support.httpserver import LocalHttpServer, Request
 from tests.support.system import request_body
+from tests.support.waiting import eventually
 
-from .conftest import new_partner
-from .test_closed_loop import status_event
-
-
-class Receiver:
-    """A partner's callback endpoint; answers 500 to the first `fail_next` posts."""
-
-    def __init__(self, fail_next: int = 0) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.fail_next = fail_next
-        self.lock = threading.Lock()
-        self.http = LocalHttpServer(self._answer)
-        self.url = f"{self.http.url}/hook"
-
-    def _answer(self, request: Request) -> None:
-        raw = request.body()
-        with self.lock:
-            failing = self.fail_next > 0
-            self.fail_next -= failing
-            if not failing:
-                self.received.append(({k.lower(): v for k, v in request.headers.items()}, raw))
-        request.reply(500 if failing else 204)
-
-    def stop(self) -> None:
-        self.http.stop()
-
-    def payloads(self) -> list[dict]:
-        with self.lock:
-            return [json.loads(raw) for _, raw in self.received]
+from .conftest import Receiver, new_partner, status_event
 
 
-async def until(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Polls `predicate` (plain or async) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+def test_a_signature_verifies_only_with_the_same_secret_body_and_a_fresh_time() -> None:
+    body = webhook_deliveries.body({"status": "assigned", "request_id": "r"})
+    header = webhook_deliveries.signature("s3cret", 1_700_000_000, body)
+    assert header.startswith("t=1700000000,v1=")
+    assert webhook_deliveries.verify("s3cret", header, body, now=1_700_000_010)
+    assert not webhook_deliveries.verify("other", header, body, now=1_700_000_010)
+    assert not webhook_deliveries.verify("s3cret", header, body + b" ", now=1_700_000_010)
+    assert not webhook_deliveries.verify("s3cret", header, body, now=1_700_001_000)
+    assert not webhook_deliveries.verify("s3cret", "garbage", body, now=1_700_000_000)
+
+
+def test_retries_back_off_exponentially_up_to_a_ceiling() -> None:
+    gaps = [backoff_seconds(n, base=2, cap=60) for n in range(1, 8)]
+    assert gaps == [2, 4, 8, 16, 32, 60, 60]
 
 
 async def test_status_changes_are_posted_signed_and_retried(intake, bus_env) -> None:
@@ -77,13 +50,13 @@ async def test_status_changes_are_posted_signed_and_retried(intake, bus_env) -> 
                 log = (await partner.get("/v1/webhook/deliveries")).json()
                 return log if log and log[0]["state"] == "delivered" else None
 
-            log = await until(delivered, what="the delivery to succeed after two failures")
+            log = await eventually(delivered, what="the delivery to succeed after two failures")
             assert (log[0]["attempts"], log[0]["last_status_code"]) == (3, 204)
             assert log[0]["payload"]["status"] == "assigned"
 
             headers, raw = receiver.received[0]
-            assert webhooks.verify(secret, headers["heartline-signature"], raw, now=int(time.time()))
-            assert not webhooks.verify("another secret", headers["heartline-signature"], raw, now=int(time.time()))
+            assert webhook_deliveries.verify(secret, headers["heartline-signature"], raw, now=int(time.time()))
+            assert not webhook_deliveries.verify("another secret", headers["heartline-signature"], raw, now=int(time.time()))
             payload = json.loads(raw)
             assert headers["heartline-delivery"] == payload["delivery_id"] == log[0]["id"]
             assert (payload["request_id"], payload["external_id"], payload["status"], payload["previous_status"]) \
@@ -91,7 +64,7 @@ async def test_status_changes_are_posted_signed_and_retried(intake, bus_env) -> 
             assert "13800138000" not in raw.decode() and "Li Na" not in raw.decode()
 
             await partner.post(f"/v1/requests/{request['id']}/cancel")
-            await until(lambda: [p["status"] for p in receiver.payloads()] == ["assigned", "cancelled"],
+            await eventually(lambda: [p["status"] for p in receiver.payloads()] == ["assigned", "cancelled"],
                         what="the cancellation to be posted")
             by_request = (await partner.get("/v1/webhook/deliveries",
                                             params={"request_id": request["id"]})).json()
@@ -115,7 +88,7 @@ async def test_a_callback_that_keeps_failing_ends_failed_in_the_log(start_intake
                     log = (await partner.get("/v1/webhook/deliveries")).json()
                     return log if log and log[0]["state"] == "failed" else None
 
-                log = await until(failed, what="the delivery to give up")
+                log = await eventually(failed, what="the delivery to give up")
                 assert (log[0]["attempts"], log[0]["last_status_code"]) == (3, 500)
                 assert log[0]["last_error"] == "answered HTTP 500"
                 assert log[0]["next_attempt_at"] is None
