@@ -3,6 +3,9 @@ real PostgreSQL, and a local HTTP server standing in for SMS and chat."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from tests.support.system import System, request_body, running_system, team_body
@@ -76,3 +79,33 @@ def test_repeating_an_external_id_does_not_make_a_second_request(system: System)
     again = intake.post("/v1/requests", json=request_body(external_id="dup-1"))
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
+
+
+def test_the_requester_is_promised_one_time_by_every_service(system: System) -> None:
+    """Dispatch's SLA table is the only truth: its deadline for the request, intake's
+    Open311 `expected_datetime` and the time in the requester's 'assigned' SMS agree."""
+    volunteers, intake, dispatch = system.client("volunteers"), system.client("intake"), system.client("dispatch")
+    team = volunteers.post("/v1/teams", json=team_body(system.capture))
+    assert team.status_code == 201, team.text
+    system.wait_for_teams_in_dispatch(team.json()["id"])
+    request_id = intake.post("/v1/requests", json=request_body(external_id="sla-1")).json()["id"]
+
+    offered = wait_until(lambda: (r := dispatch.get(f"/v1/requests/{request_id}").json())["status"] == "offered" and r,
+                         what="dispatch to offer the request")
+    due = datetime.fromisoformat(offered["sla_due_at"])
+    received = datetime.fromisoformat(offered["received_at"])
+    assert due - received == timedelta(minutes=120)  # dispatch's SLA for "high"
+    assert dispatch.post(f"/v1/assignments/{offered['assignment']['id']}/accept").status_code == 200
+
+    def open311_expected():
+        found = intake.get(f"/open311/v2/requests/{request_id}.json").json()
+        return found[0]["expected_datetime"] if found and found[0].get("expected_datetime") else None
+
+    promised = datetime.fromisoformat(wait_until(open311_expected, what="intake's expected_datetime"))
+    assert promised == due.replace(microsecond=0)  # the spec's format keeps whole seconds
+
+    local = due.astimezone(ZoneInfo("Asia/Shanghai"))
+    assigned = wait_until(lambda: [m for m in system.capture.sms_to("+8613800138000")
+                                   if local.strftime("%H:%M") in m.body["message"]],
+                          what="the assigned SMS naming the promised time")
+    assert len(assigned) == 1, [m.body["message"] for m in system.capture.sms_to("+8613800138000")]

@@ -23,8 +23,7 @@ from shared.outbox import (
 )
 from shared.settings import ServiceSettings
 from tests.support.bus import TestBus
-
-from .test_bus import _until
+from tests.support.waiting import eventually
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -144,7 +143,7 @@ async def test_the_relay_loop_publishes_soon_after_commit(db, bus, bus_env) -> N
     try:
         # Commit once the relay made its first (empty) pass and idles: else
         # that pass would publish the event and the wake-up go untested.
-        await _until(lambda: asyncio.sleep(0, passes), what="the relay's first pass")
+        await eventually(lambda: passes, what="the relay's first pass")
         event = _event()
         async with db.transaction() as session:
             await record_event(session, outbox, event)
