@@ -19,7 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, MetaData, Table, event, exc, text
+from sqlalchemy import ColumnElement, Connection, MetaData, Select, Table, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -122,6 +122,15 @@ def insert_for(connection: AsyncConnection, table: Table) -> postgresql.Insert |
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def where_equal(query: Select[Any], filters: dict[str, Any], columns: dict[str, ColumnElement[Any]]) -> Select[Any]:
+    """`query` narrowed by each filter that is set: `column == value` for the
+    filters named in `columns` (a list filter's endpoints pass what the caller asked)."""
+    for name, column in columns.items():
+        if filters.get(name):
+            query = query.where(column == filters[name])
+    return query
 
 
 def autocommits(connection: AsyncConnection) -> bool:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import jwt
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -64,6 +64,32 @@ class Problem(Exception):
             body["errors"] = [{"field": e.field, "reason": e.reason} for e in self.errors]
         body.update(self.extensions)
         return JSONResponse(body, status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON)
+
+
+T = TypeVar("T")
+# Deeper than this, a list is a search, not a page: and a database asked for
+# OFFSET 10**18 answers an error, not an empty page.
+MAX_OFFSET = 100_000
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def _page(limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 100,
+          offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many first.")] = 0) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageParams = Annotated[Page, Depends(_page)]
+
+
+def counted(response: Response, page: list[T], total: int) -> list[T]:
+    """A page of a list, its total in `X-Total-Count` (every list door pages the same way)."""
+    response.headers["X-Total-Count"] = str(total)
+    return page
 
 
 def not_found(what: str) -> Problem:

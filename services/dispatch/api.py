@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from shared.contracts import Category, RequestStatus, Urgency
-from shared.http import Principal
+from shared.http import PageParams, Principal, counted
 from shared.runtime import Runtime
 
 from . import assignments, console_reads
@@ -33,6 +33,7 @@ def router(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper) 
              summary="The queue, most urgent and most vulnerable first; X-Total-Count has the total")
     async def list_requests(
         caller: Caller,
+        page: PageParams,
         response: Response,
         status: RequestStatus | None = None,
         community: Annotated[str | None, Query(max_length=64)] = None,
@@ -40,16 +41,13 @@ def router(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper) 
         urgency: Urgency | None = None,
         min_age_minutes: Annotated[float | None, Query(ge=0)] = None,
         max_age_minutes: Annotated[float | None, Query(ge=0)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[RequestOut]:
         filters = dict(status=status, community=community, category=category, urgency=urgency,
                        min_age_minutes=min_age_minutes, max_age_minutes=max_age_minutes)
         async with runtime.db.transaction() as session:
             rows, total = await console_reads.list_requests(session=session, principal=caller, filters=filters,
-                                                            limit=limit, offset=offset)
-        response.headers["X-Total-Count"] = str(total)
-        return rows
+                                                            limit=page.limit, offset=page.offset)
+        return counted(response, rows, total)
 
     @api.get("/requests/{request_id}", response_model=RequestOut, tags=["queue"])
     async def get_request(request_id: UUID, caller: Caller) -> RequestOut:

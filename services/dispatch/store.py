@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, and_, any_, delete, func, insert, 
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db import driver
+from shared.db import driver, where_equal
 
 from .models import assignments, audit, notes, requests, team_cells, teams
 
@@ -191,16 +191,10 @@ async def lock_requests(session: AsyncConnection, ids: list[str]) -> list[Row]:
 
 
 def _queue_filter(query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
-    if filters.get("status"):
-        query = query.where(requests.c.status == filters["status"])
+    query = where_equal(query, filters, {"status": requests.c.status, "community": requests.c.community,
+                                         "category": requests.c.category, "urgency": requests.c.urgency})
     if filters.get("communities") is not None:
         query = query.where(requests.c.community.in_(filters["communities"]))
-    if filters.get("community"):
-        query = query.where(requests.c.community == filters["community"])
-    if filters.get("category"):
-        query = query.where(requests.c.category == filters["category"])
-    if filters.get("urgency"):
-        query = query.where(requests.c.urgency == filters["urgency"])
     if filters.get("received_before"):
         query = query.where(requests.c.received_at <= filters["received_before"])
     if filters.get("received_after"):

@@ -6,10 +6,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from shared.http import document_schemas, install_problem_handlers, mount_metrics
+from shared.middleware import BodyLimit
 from shared.runtime import Runtime
 
 from . import api, forms, handlers, loops, open311_api
-from .limits import BodyLimit
 from .models import outbox, processed_events
 from .ratelimit import TokenBuckets
 from .schemas import HotlineCallIn, RequestIn

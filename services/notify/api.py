@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from shared.http import FieldError, Principal, Problem
+from shared.http import FieldError, PageParams, Principal, Problem, counted
 from shared.runtime import Runtime
 
 from . import consent, inbound, sending
@@ -32,6 +32,7 @@ def router(runtime: Runtime, composer: Composer) -> APIRouter:
     @api.get("/deliveries", response_model=list[DeliveryOut], tags=["deliveries"])
     async def list_deliveries(
         caller: Caller,
+        page: PageParams,
         response: Response,
         request_id: UUID | None = None,
         status: Literal["pending", "sent", "failed", "suppressed"] | None = None,
@@ -39,8 +40,6 @@ def router(runtime: Runtime, composer: Composer) -> APIRouter:
         channel: Literal["sms", "chat"] | None = None,
         since: Annotated[datetime | None, Query(description="created at or after")] = None,
         until: Annotated[datetime | None, Query(description="created before")] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[DeliveryOut]:
         """The delivery log, newest first; X-Total-Count gives the number of
         matches.  A coordinator sees only their communities' messages."""
@@ -50,10 +49,9 @@ def router(runtime: Runtime, composer: Composer) -> APIRouter:
         filters = dict(request_id=str(request_id) if request_id else None, status=status,
                        recipient=recipient, channel=channel, since=since, until=until)
         async with runtime.db.transaction() as session:
-            page, total = await sending.list_deliveries(session=session, principal=caller, filters=filters,
-                                                        limit=limit, offset=offset)
-        response.headers["X-Total-Count"] = str(total)
-        return page
+            found, total = await sending.list_deliveries(session=session, principal=caller, filters=filters,
+                                                         limit=page.limit, offset=page.offset)
+        return counted(response, found, total)
 
     @api.get("/consents/{phone}", response_model=ConsentOut, tags=["consent"])
     async def get_consent(caller: Caller, phone: Phone) -> ConsentOut:

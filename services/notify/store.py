@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db import insert_for
+from shared.db import insert_for, where_equal
 
 from .models import consents, deliveries, inbound_messages, offers, requesters, teams
 
@@ -189,14 +189,8 @@ async def update_delivery(session: AsyncConnection, delivery_id: str, values: di
 
 
 def _delivery_filters(query: Select[Any], filters: dict[str, Any]) -> Select[Any]:
-    if filters.get("request_id"):
-        query = query.where(deliveries.c.request_id == filters["request_id"])
-    if filters.get("status"):
-        query = query.where(deliveries.c.status == filters["status"])
-    if filters.get("recipient"):
-        query = query.where(deliveries.c.recipient == filters["recipient"])
-    if filters.get("channel"):
-        query = query.where(deliveries.c.channel == filters["channel"])
+    query = where_equal(query, filters, {"request_id": deliveries.c.request_id, "status": deliveries.c.status,
+                                         "recipient": deliveries.c.recipient, "channel": deliveries.c.channel})
     if filters.get("since"):
         query = query.where(deliveries.c.created_at >= filters["since"])
     if filters.get("until"):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
-from shared.http import FieldError, Principal, Problem
+from shared.http import FieldError, PageParams, Principal, Problem
 from shared.runtime import Runtime
 
 from . import coordinators, csv_io, ledger, members, registrations, teams
@@ -64,12 +64,11 @@ def router(runtime: Runtime, settings: VolunteersSettings, clock: Clock) -> APIR
     @api.get("/teams", response_model=list[TeamOut], tags=["teams"])
     async def list_teams(
         caller: Caller,
+        page: PageParams,
         community: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[TeamOut]:
         async with db.transaction() as session:
-            return await teams.list_teams(session=session, community=community, limit=limit, offset=offset)
+            return await teams.list_teams(session=session, community=community, limit=page.limit, offset=page.offset)
 
     @api.get("/teams/{team_id}", response_model=TeamOut, tags=["teams"])
     async def get_team(team_id: UUID, caller: Caller) -> TeamOut:
@@ -182,14 +181,13 @@ def router(runtime: Runtime, settings: VolunteersSettings, clock: Clock) -> APIR
     @api.get("/registrations", response_model=list[RegistrationOut], tags=["registrations"])
     async def list_registrations(
         caller: Caller,
+        page: PageParams,
         community: str | None = None,
         status: Literal["pending", "approved", "rejected"] | None = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[dict]:
         async with db.transaction() as session:
             return await registrations.list_registrations(session=session, principal=caller, community=community,
-                                                          status=status, limit=limit, offset=offset)
+                                                          status=status, limit=page.limit, offset=page.offset)
 
     @api.post("/registrations/{registration_id}/approve", response_model=RegistrationOut, tags=["registrations"])
     async def approve(registration_id: UUID, body: ApproveIn, caller: Caller) -> dict:
