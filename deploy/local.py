@@ -147,7 +147,9 @@ def main() -> None:
     VAR.mkdir(exist_ok=True)
     token = os.environ.get("HEARTLINE_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     env = {**os.environ, "HEARTLINE_ADMIN_TOKEN": token, "PYTHONUNBUFFERED": "1",
-           "HEARTLINE_TOKEN_SECRET": os.environ.get("HEARTLINE_TOKEN_SECRET") or secrets.token_urlsafe(32)}
+           "HEARTLINE_TOKEN_SECRET": os.environ.get("HEARTLINE_TOKEN_SECRET") or secrets.token_urlsafe(32),
+           # The demo's team chats post to a local sink; an operator lists such hosts on purpose.
+           "HEARTLINE_OUTBOUND_ALLOWED_HOSTS": os.environ.get("HEARTLINE_OUTBOUND_ALLOWED_HOSTS") or '["127.0.0.1"]'}
     children: list[tuple[str, subprocess.Popen]] = []
 
     def stop_all(*_args) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream import AckPolicy, BaseMiddleware
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -31,6 +31,7 @@ from shared.logs import scrub, scrub_event_payload
 from shared.settings import ServiceSettings
 
 log = logging.getLogger("heartline.bus")
+E = TypeVar("E", bound=Event)
 
 
 def tolerate_empty_fetches() -> None:
@@ -115,6 +116,21 @@ class Bus:
         return self.broker.publisher(
             self.subject(event), stream=self.stream, schema=event, description=description
         )
+
+    async def follow(self, event: type[E], apply: Callable[[E], None]) -> None:
+        """Every replica sees every `event`, from the start of the stream and then
+        as they come (an ordered, ephemeral consumer of its own): for small state
+        each replica keeps in memory, such as revoked tokens.  Call after start()."""
+        js = self.broker.config.connection_state.stream
+
+        async def on_message(msg: Any) -> None:
+            try:
+                apply(event.model_validate_json(msg.data))
+            except ValidationError:
+                log.warning("%s: ignored an unreadable %s", self.service, event.type_name())
+
+        await js.subscribe(self.subject(event), stream=self.stream.name, cb=on_message, ordered_consumer=True,
+                           deliver_policy=DeliverPolicy.ALL)
 
     async def publish_many(
         self, messages: Sequence[tuple[str, bytes, str]], timeout: float = 5.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -16,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from prometheus_client import make_asgi_app
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -144,6 +144,8 @@ class Principal:
     subject: str
     communities: frozenset[str] = field(default_factory=frozenset)
     partner_id: str | None = None
+    token_id: str | None = None  # a coordinator token's jti: what revoking names
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -151,6 +153,21 @@ class Principal:
 
     def may_act_for(self, community: str) -> bool:
         return self.is_admin or community in self.communities
+
+
+# Who may call a route: the README's route table is made from these, and
+# tests/test_routes.py calls each route as each role to check the doors agree.
+ROLES = ("public", "signed", "partner", "coordinator", "admin")
+
+
+def roles(*who: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A route's `openapi_extra` saying who may call it (merged with `extra`):
+    "public" (anyone), "signed" (a gateway's HMAC signature), "partner",
+    "coordinator" (within their scope), "admin"."""
+    unknown = set(who) - set(ROLES)
+    if unknown or not who:
+        raise ValueError(f"roles must be some of {ROLES}, not {sorted(unknown)}")
+    return {**(extra or {}), "x-heartline-roles": list(who)}
 
 
 def require_admin(principal: Principal) -> None:
@@ -164,27 +181,59 @@ _bearer = HTTPBearer(auto_error=False)
 _TOKEN_ISSUER = "heartline"
 
 
-def issue_coordinator_token(
-    secret: str, subject: str, role: str, communities: list[str] | frozenset[str], ttl: timedelta
-) -> str:
-    """A signed token (JWT, HS256) that every service accepts without a lookup."""
-    now = datetime.now(UTC)
-    claims = {"iss": _TOKEN_ISSUER, "sub": subject, "role": role,
-              "communities": sorted(communities), "iat": now, "exp": now + ttl}
-    return jwt.encode(claims, secret, algorithm="HS256")
+SERVICES = ("intake", "volunteers", "dispatch", "notify")
+MIN_SECRET_BYTES = 32
 
 
-def read_coordinator_token(secret: str, token: str) -> Principal | None:
-    """The principal a valid, unexpired token names; None otherwise."""
+def audience(service: str) -> str:
+    return f"heartline-{service}"
+
+
+def issue_coordinator_token(secret: str, *, subject: str, communities: Iterable[str], ttl: timedelta,
+                            services: Iterable[str] = SERVICES, now: datetime | None = None) -> tuple[str, str]:
+    """A signed token (JWT, HS256) that the named services accept without a
+    lookup, and its id (jti) for revoking it.  It never grants the admin role:
+    the admin token is the only way to that."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"the token secret must be at least {MIN_SECRET_BYTES} bytes")
+    issued = now or datetime.now(UTC)
+    token_id = uuid.uuid4().hex
+    claims = {"iss": _TOKEN_ISSUER, "sub": subject, "role": "coordinator", "jti": token_id,
+              "aud": [audience(s) for s in services], "communities": sorted(communities),
+              "iat": issued, "exp": issued + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256"), token_id
+
+
+class Revocations:
+    """Token ids revoked before their expiry, each kept until it would have expired."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, datetime] = {}
+
+    def revoke(self, token_id: str, expires_at: datetime) -> None:
+        self._until[token_id] = expires_at
+        now = datetime.now(UTC)
+        if len(self._until) % 256 == 0:  # now and then, forget what expired anyway
+            self._until = {t: at for t, at in self._until.items() if at > now}
+
+    def __contains__(self, token_id: object) -> bool:
+        return token_id in self._until
+
+
+def read_coordinator_token(secret: str, token: str, *, service: str | None = None,
+                           revoked: Revocations | None = None) -> Principal | None:
+    """The principal a valid, unexpired, unrevoked coordinator token names, if it
+    was issued for `service`; None otherwise."""
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=_TOKEN_ISSUER,
-                            options={"require": ["exp", "sub", "role"]})
+                            audience=audience(service) if service else None,
+                            options={"require": ["exp", "sub", "role", "jti", "aud"], "verify_aud": bool(service)})
     except jwt.PyJWTError:
         return None
-    if claims["role"] not in ("admin", "coordinator"):
+    if claims["role"] != "coordinator" or (revoked is not None and claims["jti"] in revoked):
         return None
-    return Principal(role=claims["role"], subject=claims["sub"],
-                     communities=frozenset(claims.get("communities") or ()))
+    return Principal(role="coordinator", subject=claims["sub"], communities=frozenset(claims.get("communities") or ()),
+                     token_id=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC))
 
 
 class BearerAuth:
@@ -196,10 +245,13 @@ class BearerAuth:
     as `of(request)` by a door that reads its request itself."""
 
     def __init__(self, admin_token: str, resolve: TokenResolver | None = None,
-                 token_secret: str | None = None) -> None:
+                 token_secret: str | None = None, *, service: str | None = None,
+                 revoked: Revocations | None = None) -> None:
         self.admin_token = admin_token.encode()
         self.resolve = resolve
         self.token_secret = token_secret
+        self.service = service
+        self.revoked = revoked
 
     async def __call__(
         self,
@@ -220,7 +272,8 @@ class BearerAuth:
         if secrets.compare_digest(token.encode(), self.admin_token):
             return Principal(role="admin", subject="admin")
         if (self.token_secret and token.count(".") == 2
-                and (principal := read_coordinator_token(self.token_secret, token))):
+                and (principal := read_coordinator_token(self.token_secret, token, service=self.service,
+                                                         revoked=self.revoked))):
             return principal
         if self.resolve is not None and (principal := await self.resolve(request, token)):
             return principal
@@ -294,7 +347,3 @@ def document_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def mount_metrics(app: FastAPI) -> None:
-    app.mount("/metrics", make_asgi_app())

@@ -11,16 +11,26 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
+from prometheus_client import make_asgi_app
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.bus import Bus
-from shared.contracts import Event
+from shared.contracts import CoordinatorTokenRevokedV1, Event
 from shared.db import Database
-from shared.http import BearerAuth, Principal, Problem, TokenResolver
+from shared.http import (
+    BearerAuth,
+    Principal,
+    Problem,
+    Revocations,
+    TokenResolver,
+    install_problem_handlers,
+    roles,
+)
+from shared.middleware import ASGIApp, BodyLimit, Receive, Scope, SecurityHeaders, Send
 from shared.outbox import OutboxRelay, Retention, claim_event
 from shared.settings import ServiceSettings
 
@@ -56,10 +66,13 @@ class Runtime:
         self._warm_ups: list[Callable[[], Awaitable[object]]] = []
         self.freeze_when_warm = False  # a served process sets it; a test process keeps its collector
         self.bus_started = asyncio.Event()
+        self.revocations = Revocations()
 
     def auth(self, resolve: TokenResolver | None = None) -> BearerAuth:
-        """The bearer-token dependency for this service's endpoints."""
-        return BearerAuth(self.admin_token, resolve, self.token_secret)
+        """The bearer-token dependency for this service's endpoints: coordinator
+        tokens must name this service and not be revoked."""
+        return BearerAuth(self.admin_token, resolve, self.token_secret, service=self.service,
+                          revoked=self.revocations)
 
     async def once(
         self, consumer: str, event: Event, effect: Callable[[AsyncConnection], Awaitable[T]]
@@ -130,19 +143,62 @@ class Runtime:
                     pass
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        await self.bus.follow(CoordinatorTokenRevokedV1, lambda event: self.revocations.revoke(
+            event.data.token_id, event.data.expires_at))
         self.bus_started.set()
         log.info("%s: bus connected", self.service)
         for loop in self._loops:
             self._tasks.append(asyncio.create_task(_forever(loop), name=loop.__qualname__))
 
+    def app(self, title: str, *, body_limits: dict[str, int] | None = None) -> FastAPI:
+        """The service's FastAPI app with what every service puts around its doors:
+        problem details, the body limit, security headers, health and readiness,
+        dead letters, and the operations endpoints as `HEARTLINE_OPS_ENDPOINTS` says."""
+        access = self.settings.ops_access
+        app = FastAPI(title=title, version="1", lifespan=self.lifespan,
+                      docs_url="/docs" if access == "open" else None, redoc_url=None,
+                      openapi_url="/openapi.json" if access == "open" else None)
+        app.state.runtime = self
+        install_problem_handlers(app)
+        app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes, limits=body_limits)
+        app.add_middleware(SecurityHeaders)
+        app.include_router(self.health_router())
+        if access != "off":
+            app.include_router(self._ops_router(app, access))
+            app.mount("/metrics", make_asgi_app() if access == "open" else _admin_only(make_asgi_app(), self.admin_token))
+        return app
+
+    def _ops_router(self, app: FastAPI, access: str) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        async def operator(request: Request) -> None:
+            if access == "admin" and not (await self.auth().of(request)).is_admin:
+                raise Problem(403, "Forbidden", "operations endpoints take the admin token")
+
+        who = roles("public") if access == "open" else roles("admin")
+
+        @router.get("/asyncapi.json", summary="AsyncAPI document of this service's bus use",
+                    dependencies=[Depends(operator)], openapi_extra=who)
+        async def asyncapi() -> JSONResponse:
+            spec = AsyncAPI(self.bus.broker, title=f"Heartline {self.service}", version="1")
+            return JSONResponse(spec.to_specification().to_jsonable())
+
+        if access == "admin":
+            @router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(operator)],
+                        openapi_extra=who)
+            async def openapi() -> JSONResponse:
+                return JSONResponse(app.openapi())
+
+        return router
+
     def health_router(self) -> APIRouter:
         router = APIRouter(tags=["operations"])
 
-        @router.get("/healthz", summary="The process is up")
+        @router.get("/healthz", summary="The process is up", openapi_extra=roles("public"))
         async def healthz() -> dict[str, str]:
             return {"status": "ok"}
 
-        @router.get("/readyz", summary="The database and the bus are reachable")
+        @router.get("/readyz", summary="The database and the bus are reachable", openapi_extra=roles("public"))
         async def readyz() -> JSONResponse:
             checks = {"database": "ok", "bus": "ok"}
             try:
@@ -158,7 +214,8 @@ class Runtime:
                 status_code=200 if ready else 503,
             )
 
-        @router.get("/v1/dead-letters", summary="Events this service gave up on, with the reason")
+        @router.get("/v1/dead-letters", summary="Events this service gave up on, with the reason",
+                    openapi_extra=roles("admin"))
         async def dead_letters(
             principal: Annotated[Principal, Depends(self.auth())],
             limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -168,11 +225,6 @@ class Runtime:
             if not self.bus.is_connected():
                 raise Problem(503, "Service Unavailable", "the bus is not reachable")
             return JSONResponse(await self.bus.dead_letters(limit))
-
-        @router.get("/asyncapi.json", summary="AsyncAPI document of this service's bus use")
-        async def asyncapi() -> JSONResponse:
-            spec = AsyncAPI(self.bus.broker, title=f"Heartline {self.service}", version="1")
-            return JSONResponse(spec.to_specification().to_jsonable())
 
         return router
 
@@ -188,6 +240,23 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             log.exception("background loop %s crashed; restarting", loop.__qualname__)
             await asyncio.sleep(1.0)
+
+
+def _admin_only(inner: ASGIApp, admin_token: str) -> ASGIApp:
+    """`inner` (the metrics app) behind the admin bearer token, as Prometheus's
+    `authorization` scrape setting sends it."""
+    expected = f"Bearer {admin_token}".encode()
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        given = dict(scope.get("headers", [])).get(b"authorization", b"")
+        if scope["type"] == "http" and not secrets.compare_digest(given, expected):
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"www-authenticate", b"Bearer"), (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await inner(scope, receive, send)
+
+    return guarded
 
 
 def _dev_token(service: str) -> str:

@@ -82,11 +82,44 @@ class ServiceSettings(BaseSettings):
         validation_alias=_env("HEARTLINE_RUN_MIGRATIONS", "run_migrations"),
         description="Apply Alembic migrations at start-up (off when a job runs them).",
     )
+    max_body_bytes: int = Field(
+        32 * 1024, ge=1024,
+        validation_alias=_env("HEARTLINE_MAX_BODY_BYTES", "max_body_bytes"),
+        description="Larger bodies get 413 before they are read (CSV imports have their own, larger limit).",
+    )
+    ops_endpoints: Literal["open", "admin", "off"] | None = Field(
+        None,
+        validation_alias=_env("HEARTLINE_OPS_ENDPOINTS", "ops_endpoints"),
+        description="/docs, /openapi.json, /asyncapi.json and /metrics: open to anyone, admin token only, or "
+        "not served. Default: open in development, admin in production.",
+    )
+    outbound_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("HEARTLINE_OUTBOUND_ALLOWED_HOSTS", "outbound_allowed_hosts"),
+        description="Hosts (or host:port) a user-given URL may reach although they are not public addresses, "
+        "and that json:// or form:// team chats may post to. JSON list.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("HEARTLINE_TRUSTED_PROXIES", "trusted_proxies"),
+        description="Networks of our own proxies (JSON list of CIDRs): only their X-Forwarded-For is believed.",
+    )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: ["CN"],
+        validation_alias=_env("HEARTLINE_PHONE_REGIONS", "phone_regions"),
+        description="Regions (ISO 3166) whose phone numbers the public forms take and SMS goes to. JSON list.",
+    )
     host: str = "127.0.0.1"
     port: int
 
+    @property
+    def ops_access(self) -> Literal["open", "admin", "off"]:
+        return self.ops_endpoints or ("admin" if self.environment == "production" else "open")
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> ServiceSettings:
+        if self.token_secret is not None and len(self.token_secret.get_secret_value().encode()) < 32:
+            raise ValueError("HEARTLINE_TOKEN_SECRET must be at least 32 bytes (it signs every coordinator token)")
         if self.environment == "production":
             for name, value in (("HEARTLINE_ADMIN_TOKEN", self.admin_token),
                                 ("HEARTLINE_TOKEN_SECRET", self.token_secret)):

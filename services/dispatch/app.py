@@ -4,7 +4,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.http import install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
 from . import api, handlers
@@ -24,11 +23,7 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     sweeper = QueueSweeper(runtime, settings, teams)
     runtime.background(sweeper.run)
     handlers.register(runtime, settings, sweeper, teams)
-    app = FastAPI(title="Heartline dispatch", version="1", lifespan=runtime.lifespan)
-    app.state.runtime = runtime
+    app = runtime.app("Heartline dispatch")
     app.state.teams = teams
-    install_problem_handlers(app)
-    app.include_router(runtime.health_router())
     app.include_router(api.router(runtime, settings, sweeper))
-    mount_metrics(app)
     return app

@@ -5,8 +5,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from shared.http import document_schemas, install_problem_handlers, mount_metrics
-from shared.middleware import BodyLimit
+from shared.http import document_schemas
 from shared.runtime import Runtime
 
 from . import api, forms, handlers, loops, open311_api
@@ -23,15 +22,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     handlers.register(runtime)
     loops.register(runtime, settings)
     limiter = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
-    app = FastAPI(title="Heartline intake", version="1", lifespan=runtime.lifespan)
-    app.state.runtime = runtime
+    app = runtime.app("Heartline intake")
     app.state.settings = settings
-    install_problem_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(runtime.health_router())
     app.include_router(api.router(runtime, settings, limiter))
     app.include_router(open311_api.router(runtime, settings, limiter))
     app.include_router(forms.router(runtime, settings, limiter))
-    mount_metrics(app)
     document_schemas(app, RequestIn, HotlineCallIn)  # read by their doors themselves
     return app

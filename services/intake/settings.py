@@ -16,7 +16,6 @@ class IntakeSettings(ServiceSettings):
     public_base_url: str = Field(
         "http://127.0.0.1:8001", description="Where residents reach intake; QR codes point here."
     )
-    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger bodies get 413.")
     rate_limit_per_second: float = Field(20.0, gt=0, description="Per partner, per replica.")
     rate_limit_burst: int = Field(60, ge=1)
     partner_key_cache_seconds: float = Field(

@@ -12,7 +12,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from shared.clock import utcnow
-from shared.http import install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
 from . import api, handlers, loops
@@ -33,10 +32,6 @@ def create_app(settings: NotifySettings | None = None, channels: dict[str, Chann
     composer = Composer(settings, MessageTemplates(settings.templates_dir), clock or utcnow)
     loops.register(runtime, composer, channels or build_channels(settings))
     handlers.register(runtime, composer)
-    app = FastAPI(title="Heartline notify", version="1", lifespan=runtime.lifespan)
-    app.state.runtime = runtime
-    install_problem_handlers(app)
-    app.include_router(runtime.health_router())
+    app = runtime.app("Heartline notify")
     app.include_router(api.router(runtime, composer))
-    mount_metrics(app)
     return app

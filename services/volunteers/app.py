@@ -9,7 +9,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from shared.clock import utcnow
-from shared.http import install_problem_handlers, mount_metrics
 from shared.runtime import Runtime
 
 from . import api, forms, handlers, loops
@@ -26,11 +25,7 @@ def create_app(settings: VolunteersSettings | None = None,
                       Path(__file__).parent / "migrations", outbox, processed_events)
     handlers.register(runtime, settings)
     loops.register(runtime, settings, clock)
-    app = FastAPI(title="Heartline volunteers", version="1", lifespan=runtime.lifespan)
-    app.state.runtime = runtime
-    install_problem_handlers(app)
-    app.include_router(runtime.health_router())
+    app = runtime.app("Heartline volunteers", body_limits={"/v1/import/": settings.max_import_bytes})
     app.include_router(api.router(runtime, settings, clock))
     app.include_router(forms.router(runtime, settings, clock))
-    mount_metrics(app)
     return app

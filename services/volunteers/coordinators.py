@@ -55,8 +55,8 @@ def _signing_secret(secret: str | None) -> str:
 
 def _token(values: Mapping[str, Any], secret: str, settings: VolunteersSettings) -> dict[str, Any]:
     ttl = timedelta(days=settings.coordinator_token_days)
-    token = issue_coordinator_token(secret, f"coordinator:{values['id']}", values["role"],
-                                    values["communities"], ttl)
+    token, _ = issue_coordinator_token(secret, subject=f"coordinator:{values['id']}",
+                                       communities=values["communities"], ttl=ttl)
     return {"token": token, "token_expires_in_days": settings.coordinator_token_days}
 
 

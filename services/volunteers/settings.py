@@ -30,6 +30,7 @@ class VolunteersSettings(ServiceSettings):
     checkin_reminder_at: time = Field(
         time(10, 0), description="Local time of day after which a missing check-in is reported."
     )
+    max_import_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest CSV import; bigger gets 413.")
     coordinator_token_days: int = Field(30, ge=1, le=366, description="Lifetime of an issued coordinator token.")
     points_rules: PointsRules = Field(
         default_factory=PointsRules,

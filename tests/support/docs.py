@@ -1,6 +1,7 @@
 """Parts of the README that are generated from the code, so they cannot drift:
 who publishes and consumes which subject (from each service's AsyncAPI
-document) and every service's settings (from its settings class).
+document), every service's settings (from its settings class) and every
+route with who may call it (from the roles each route declares).
 
 `python -m tests.support.docs` rewrites them; `tests/test_docs.py` fails while
 the README is out of date."""
@@ -11,8 +12,10 @@ import importlib
 import re
 from collections import defaultdict
 
+from fastapi.routing import APIRoute, iter_route_contexts
 from faststream.specification import AsyncAPI
 from pydantic_settings import BaseSettings
+from starlette.routing import Mount
 
 from shared.settings import ServiceSettings
 
@@ -93,8 +96,34 @@ def settings_tables() -> str:
     return "\n".join(parts)
 
 
+UNDECLARED = "**undeclared**"
+
+
+def declared_routes() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(service, method, path, roles) of every route of every app; roles are
+    what the route declares with shared.http.roles (empty when it does not)."""
+    found = []
+    for name, app, _ in _apps():
+        for route in iter_route_contexts(app.routes):
+            if isinstance(route.original_route, APIRoute):
+                who = tuple((route.openapi_extra or {}).get("x-heartline-roles", ()))
+                for method in sorted((route.methods or set()) - {"HEAD"}):
+                    found.append((name, method, route.path, who))
+            elif isinstance(route.original_route, Mount) and route.path == "/metrics":
+                found.append((name, "GET", "/metrics", ("public",) if app.docs_url else ("admin",)))
+    return found
+
+
+def routes_table() -> str:
+    rows = ["| service | method | path | who may call it |", "| --- | --- | --- | --- |"]
+    for service, method, path, who in declared_routes():
+        rows.append(f"| {service} | {method} | `{path}` | {', '.join(who) or UNDECLARED} |")
+    return "\n".join(rows)
+
+
 def render(readme: str) -> str:
-    for marker, content in (("subjects", subjects_table()), ("settings", settings_tables())):
+    for marker, content in (("subjects", subjects_table()), ("settings", settings_tables()),
+                            ("routes", routes_table())):
         readme = re.sub(
             rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->",
             lambda _m, c=content, k=marker: f"<!-- {k}:start -->\n{c}\n<!-- {k}:end -->",

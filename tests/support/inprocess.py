@@ -27,9 +27,12 @@ async def serve_in_process(app: FastAPI, headers: dict[str, str] | None = None) 
 
 
 def settings_for(settings_class, bus_env: dict[str, str], database_url: str, **overrides):
-    """A service's settings pointed at this test's stream and database."""
+    """A service's settings pointed at this test's stream and database.  The
+    stand-in servers (chat, webhooks) listen on 127.0.0.1, which an operator
+    would have to allow: tests of that refusal pass outbound_allowed_hosts=[]."""
     from .system import ADMIN_TOKEN
 
+    overrides.setdefault("outbound_allowed_hosts", ["127.0.0.1"])
     return settings_class(
         database_url=database_url,
         nats_url=bus_env["NATS_URL"],

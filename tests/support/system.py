@@ -22,7 +22,7 @@ class System:
                  extra_env: dict[str, str] | None = None) -> None:
         self.capture = capture
         self.bus_env = bus_env
-        common = {**bus_env, "HEARTLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+        common = {**bus_env, "HEARTLINE_ADMIN_TOKEN": ADMIN_TOKEN, "HEARTLINE_OUTBOUND_ALLOWED_HOSTS": '["127.0.0.1"]',
                   "HEARTLINE_SMS_URL": capture.sms_url(), **(extra_env or {})}
         self.services = {
             name: ServiceProcess(name, {**common, f"{name.upper()}_DATABASE_URL": databases[name]})

@@ -79,8 +79,8 @@ def replied_event(assignment: dict, action: str, team_id: str | None = None) -> 
 
 
 def coordinator_headers(*communities: str) -> dict[str, str]:
-    token = issue_coordinator_token(TOKEN_SECRET, "coord-zhang", "coordinator", list(communities),
-                                    timedelta(hours=1))
+    token, _ = issue_coordinator_token(TOKEN_SECRET, subject="coord-zhang", communities=communities,
+                                       ttl=timedelta(hours=1))
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -195,7 +195,8 @@ async def test_a_coordinator_sees_the_requests_of_their_communities(intake) -> N
     here = (await intake.post("/v1/requests", json=_rich_body())).json()
     there = (await intake.post("/v1/requests", json=_rich_body(
         external_id="rich-2", location={"address": "8 Zhongnan Rd", "community": "wuchang-07"}))).json()
-    token = issue_coordinator_token(TOKEN_SECRET, "coord-1", "coordinator", ["jianghan-01"], timedelta(hours=1))
+    token, _ = issue_coordinator_token(TOKEN_SECRET, subject="coord-1", communities=["jianghan-01"],
+                                       ttl=timedelta(hours=1))
     async with client_as(intake, token) as coordinator:
         assert (await coordinator.get(f"/v1/requests/{here['id']}")).status_code == 200
         assert (await coordinator.get(f"/v1/requests/{there['id']}")).status_code == 404

@@ -89,5 +89,6 @@ async def test_a_forged_token_is_401(volunteers) -> None:
 
     from shared.http import issue_coordinator_token
 
-    forged = issue_coordinator_token("another-secret-0123456789abcdefghijklmn", "x", "admin", [], timedelta(hours=1))
+    forged, _ = issue_coordinator_token("another-secret-0123456789abcdefghijklmn", subject="x", communities=[],
+                                        ttl=timedelta(hours=1))
     assert (await volunteers.get("/v1/teams", headers=bearer(forged))).status_code == 401
