@@ -6,11 +6,12 @@ SMS, and the request is closed everywhere — with points for the volunteer."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
-from services.notify.replies import sign
+from services.notify.replies import signed_headers
 from tests.support.system import System, request_body, running_system, team_body
 from tests.support.waiting import wait_until
 
@@ -29,7 +30,7 @@ async def system(bus_env, make_database):
 def _sms_in(system: System, sender: str, text: str) -> dict:
     body = json.dumps({"from": sender, "text": text}).encode()
     reply = httpx.post(system["notify"].url + "/v1/inbound/sms", content=body, timeout=10, headers={
-        "content-type": "application/json", "X-Heartline-Signature": sign(SECRET, body)})
+        "content-type": "application/json", **signed_headers(SECRET, body, int(time.time()))})
     assert reply.status_code == 200, reply.text
     return reply.json()
 

@@ -6,11 +6,12 @@ real NATS JetStream and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
-from services.notify.replies import sign
+from services.notify.replies import signed_headers
 from tests.support.system import System, request_body, running_system, team_body
 from tests.support.waiting import wait_until
 
@@ -38,7 +39,7 @@ def test_a_leaders_sms_reply_1_accepts_the_offer(system: System) -> None:
 
     body = json.dumps({"from": team.json()["leader"]["phone"], "text": "1"}).encode()
     reply = httpx.post(system["notify"].url + "/v1/inbound/sms", content=body, timeout=10, headers={
-        "content-type": "application/json", "X-Heartline-Signature": sign(SECRET, body)})
+        "content-type": "application/json", **signed_headers(SECRET, body, int(time.time()))})
     assert reply.status_code == 200 and reply.json() == {"outcome": "accept"}, reply.text
 
     def dispatch_accepted():

@@ -16,6 +16,7 @@ from shared.runtime import Runtime
 
 from . import api, handlers, loops
 from .channels import Channel, build_channels
+from .communities import CommunityDirectory
 from .messages import Composer
 from .models import outbox, processed_events
 from .settings import NotifySettings
@@ -30,8 +31,9 @@ def create_app(settings: NotifySettings | None = None, channels: dict[str, Chann
     runtime = Runtime(settings, "notify", settings.database_url,
                       Path(__file__).parent / "migrations", outbox, processed_events)
     composer = Composer(settings, MessageTemplates(settings.templates_dir), clock or utcnow)
+    directory = CommunityDirectory(settings.community_cache_seconds)
     loops.register(runtime, composer, channels or build_channels(settings))
-    handlers.register(runtime, composer)
+    handlers.register(runtime, composer, directory)
     app = runtime.app("Heartline notify")
-    app.include_router(api.router(runtime, composer))
+    app.include_router(api.router(runtime, composer, directory))
     return app

@@ -17,6 +17,7 @@ from . import consent, store
 from .messages import Cause, Composer, Message, queue_message
 
 URGENT = frozenset({"critical", "high"})
+ENDED = frozenset({"closed", "cancelled"})  # a request's statuses after which its personal data may go
 log = logging.getLogger("heartline.notify")
 
 
@@ -74,7 +75,9 @@ async def keep_status(*, session: AsyncConnection, event: RequestStatusChangedV1
     and the state of the offer it names."""
     change = event.data
     request_id = str(change.request_id)
-    await store.track_request_status(session, request_id, change.status, change.sequence, change.expected_by)
+    closed_at = change.changed_at if change.status in ENDED else None
+    await store.track_request_status(session, request_id, change.status, change.sequence, change.expected_by,
+                                     closed_at)
     if change.assignment_id and change.team_id:
         await store.track_offer_state(
             session, dict(assignment_id=str(change.assignment_id), request_id=request_id,

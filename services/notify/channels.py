@@ -22,7 +22,8 @@ class SendFailed(Exception):
 
 
 class Channel:
-    async def send(self, address: str, title: str, body: str) -> None:
+    async def send(self, address: str, title: str, body: str, *, template: str | None = None) -> None:
+        """Hands `body` to the provider for `address`; `template` names what kind of message it is."""
         raise NotImplementedError
 
 
@@ -39,7 +40,7 @@ class AppriseChannel(Channel):
             return address
         return self.template.replace("{to}", quote(address, safe=""))
 
-    async def send(self, address: str, title: str, body: str) -> None:
+    async def send(self, address: str, title: str, body: str, *, template: str | None = None) -> None:
         notifier = apprise.Apprise()
         if not notifier.add(self.url_for(address)):
             raise SendFailed("the apprise URL is not valid")
@@ -53,15 +54,17 @@ class AppriseChannel(Channel):
 
 
 class LogChannel(Channel):
-    """Development stand-in when no provider is configured: the message is
-    written to the log, with the recipient masked."""
+    """Development stand-in when no provider is configured: that a message
+    went is written to the log, with the recipient masked, its template and
+    its length; never its body (it may hold a requester's name and phone)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
-    async def send(self, address: str, title: str, body: str) -> None:
+    async def send(self, address: str, title: str, body: str, *, template: str | None = None) -> None:
         shown = mask_phone(address) if address.startswith("+") else "(team chat)"
-        log.info("[%s to %s] %s", self.kind, shown, body)
+        log.info("[%s to %s] %s, %d characters (not sent: no provider configured)",
+                 self.kind, shown, template or "message", len(body))
 
 
 def build_channels(settings: NotifySettings) -> dict[str, Channel]:

@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from shared.contracts import (
     AssignmentOfferedV1,
     AssignmentRepliedV1,
+    CommunityChangedV1,
     Event,
     MemberCheckinMissingV1,
     NotificationDeliveredV1,
@@ -17,10 +18,11 @@ from shared.contracts import (
 from shared.runtime import Runtime
 
 from . import announcements, audiences
+from .communities import CommunityDirectory, keep_community
 from .messages import Composer
 
 
-def register(runtime: Runtime, composer: Composer) -> None:
+def register(runtime: Runtime, composer: Composer, directory: CommunityDirectory) -> None:
     bus = runtime.bus
 
     async def announce(consumer: str, event: Event, use_case: Callable[..., Awaitable[None]]) -> None:
@@ -33,6 +35,13 @@ def register(runtime: Runtime, composer: Composer) -> None:
     @bus.subscriber("teams", TeamChangedV1, "Keeps the teams' chat and leader contacts.")
     async def on_team_changed(event: TeamChangedV1) -> None:
         await runtime.once("notify-teams", event, lambda session: audiences.keep_team(session=session, event=event))
+
+    @bus.subscriber("communities", CommunityChangedV1, "Keeps the communities and who covers them.")
+    async def on_community_changed(event: CommunityChangedV1) -> None:
+        changed = await runtime.once("notify-communities", event,
+                                     lambda session: keep_community(session=session, event=event))
+        if changed:
+            directory.invalidate()  # after the commit: the next read sees the change
 
     @bus.subscriber("offers", AssignmentOfferedV1, "Tells a team about an offer in its chat.")
     async def on_assignment_offered(event: AssignmentOfferedV1) -> None:

@@ -1,7 +1,8 @@
-"""Notify's timed loop: the sender, which sends queued deliveries as they come
-due, within each channel's rate limit.  It wakes after every commit (one may
-have queued a message), else when a rate limit or a second has passed.  Each
-round is one transaction (the door)."""
+"""Notify's timed loops: the sender, which sends queued deliveries as they come
+due, within each channel's rate limit (it wakes after every commit, as one
+may have queued a message, else when a rate limit or a second has passed);
+and the retention job, which removes personal data once it is old enough.
+Each round is one transaction (the door)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncio
 from shared.runtime import Runtime
 from shared.waiting import wake_or_timeout
 
-from . import sending
+from . import retention, sending
 from .channels import Channel
 from .messages import Composer
 from .ratelimit import SlidingWindowLimiter
@@ -39,4 +40,12 @@ def register(runtime: Runtime, composer: Composer, channels: dict[str, Channel])
                 continue
             await wake_or_timeout(queued, sent.wait or IDLE_SECONDS)
 
+    async def forget_personal_data() -> None:
+        while True:
+            async with runtime.db.transaction() as session:
+                await retention.forget_personal_data(session=session, now=composer.now(),
+                                                     days=settings.personal_data_days)
+            await asyncio.sleep(settings.retention_interval_seconds)
+
     runtime.background(send_due_deliveries)
+    runtime.background(forget_personal_data)

@@ -3,6 +3,7 @@ offers it may hear replies about, people's consent, replies received, and the
 delivery log.  No other service reads them."""
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Index,
@@ -37,6 +38,8 @@ requesters = Table(
     # When dispatch promised the requester a team by (its SLA), from the status changes.
     Column("expected_by", UtcDateTime(), nullable=True),
     Column("rated_at", UtcDateTime(), nullable=True),
+    # When the request was closed or cancelled: personal data goes some days after.
+    Column("closed_at", UtcDateTime(), nullable=True, index=True),
 )
 
 teams = Table(
@@ -75,6 +78,38 @@ consents = Table(
     Column("opted_out", Boolean, nullable=False),
     Column("preferred_channel", String(12), nullable=True),  # sms | phone_call
     Column("changed_via", String(10), nullable=False),  # sms | chat | api
+    Column("changed_at", UtcDateTime(), nullable=False),
+)
+
+# Every change of a consent, by whom and why (an SMS STOP is its own number's).
+consent_changes = Table(
+    "consent_changes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("phone", String(20), nullable=False, index=True),
+    Column("opted_out", Boolean, nullable=False),
+    Column("preferred_channel", String(12), nullable=True),
+    Column("changed_via", String(10), nullable=False),  # sms | api
+    Column("changed_by", String(200), nullable=False),  # a principal's subject, or "sender"
+    Column("role", String(20), nullable=False),  # admin | coordinator | sender
+    Column("reason", Text, nullable=True),
+    Column("changed_at", UtcDateTime(), nullable=False),
+)
+
+# Communities, districts and cities, as volunteers publishes them: who covers what.
+communities = Table(
+    "communities",
+    metadata,
+    Column("code", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("level", String(12), nullable=False),  # city | district | community
+    Column("parent", String(100), nullable=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("boundary", JSON, nullable=True),
+    Column("hotline", String(20), nullable=True),
+    Column("status", String(10), nullable=False),
     Column("changed_at", UtcDateTime(), nullable=False),
 )
 

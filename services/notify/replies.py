@@ -55,15 +55,37 @@ def parse_reply(text: str) -> Reply:
     return Reply(None, None, None)
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value a provider (or its relay) sends: sha256=<hex>."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+SIGNATURE_HEADER = "X-Heartline-Signature"
+TIMESTAMP_HEADER = "X-Heartline-Timestamp"
+WINDOW_SECONDS = 300  # a signed webhook older or newer than this is a replay (or a wrong clock)
 
 
-def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    if not header:
+def sign(secret: str, body: bytes, timestamp: int | str) -> str:
+    """The signature header value a provider (or its relay) sends:
+    sha256=<hex of HMAC-SHA256(secret, "<timestamp>." + body)>."""
+    signed = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """Both headers a webhook call carries, for `timestamp` (unix seconds)."""
+    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, body, timestamp)}
+
+
+def team_key(secret: str, team_id: str) -> str:
+    """A team's own signing key, derived from the inbound secret: one team's
+    bot cannot sign a reply for another team."""
+    return hmac.new(secret.encode(), f"team:{team_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def signature_valid(secret: str, body: bytes, timestamp: str | None, header: str | None, now: float) -> bool:
+    """Whether `header` signs `body` at `timestamp`, and `timestamp` is within
+    WINDOW_SECONDS of `now` (unix seconds)."""
+    if not header or not timestamp or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if abs(int(timestamp) - now) > WINDOW_SECONDS:
         return False
     given = header.strip()
     if not given.lower().startswith("sha256="):
         given = "sha256=" + given
-    return hmac.compare_digest(given.lower().encode(), sign(secret, body).encode())
+    return hmac.compare_digest(given.lower().encode(), sign(secret, body, timestamp).encode())

@@ -51,6 +51,7 @@ class ConsentIn(BaseModel):
     preferred_channel: Literal["sms", "phone_call"] | None = Field(
         None, description="phone_call: messages go to a coordinator, who calls."
     )
+    reason: str | None = Field(None, max_length=500, description="Why (a coordinator must say).")
 
 
 class ConsentOut(BaseModel):
@@ -59,6 +60,26 @@ class ConsentOut(BaseModel):
     preferred_channel: str | None
     changed_via: str | None
     changed_at: datetime | None
+
+
+class ConsentChangeOut(BaseModel):
+    """One change of a number's consent: `changed_by` is a coordinator's or
+    admin's name, or "sender" for the number's own STOP/START."""
+
+    opted_out: bool
+    preferred_channel: str | None
+    changed_via: str
+    changed_by: str
+    role: str
+    reason: str | None
+    changed_at: datetime
+
+
+class TeamKeyOut(BaseModel):
+    """The key a team's chat bot signs its replies with (HMAC-SHA256, see the inbound webhooks)."""
+
+    team_id: UUID
+    key: str
 
 
 class InboundSms(BaseModel):

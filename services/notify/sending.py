@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import backoff_seconds
 from shared.contracts import NotificationDeliveredV1
 from shared.http import Principal
+from shared.outbound import UnsafeUrl, check_chat_url, check_destination
 from shared.outbox import record_event
 from shared.phones import mask_phone
+from shared.scope import CommunityTree, visible_communities
 
 from . import store
 from .audiences import to_coordinators
@@ -38,10 +40,26 @@ class SendRound:
     wait: float  # seconds until a rate limit lets the next one go (0: none is waiting)
 
 
+REFUSED = "refused: "  # the start of a delivery's error when its address may not be used at all
+
+
+async def _refusal(delivery: Row, allowed_hosts: list[str]) -> str | None:
+    """Why a team's chat URL (typed by a user) may not be sent to, or None.
+    Checked right before each send: a name may resolve elsewhere today."""
+    if delivery.recipient != "team" or delivery.channel != "chat":
+        return None  # phones go through the gateway; coordinators' URLs are the operator's own
+    try:
+        check_chat_url(delivery.address, allowed_hosts=allowed_hosts)
+        await check_destination(delivery.address, allowed_hosts=allowed_hosts)
+    except UnsafeUrl as exc:  # its text names the rule, never the URL
+        return f"{REFUSED}the team's chat URL {exc}"
+    return None
+
+
 async def _attempt(channel: Channel, delivery: Row) -> str | None:
     """None when the provider took the message, else why not (never the address)."""
     try:
-        await channel.send(delivery.address, "Heartline", delivery.body)
+        await channel.send(delivery.address, "Heartline", delivery.body, template=delivery.template)
         return None
     except SendFailed as exc:
         return str(exc)
@@ -79,7 +97,11 @@ async def send_due(
         going.append(delivery)
     in_flight = asyncio.Semaphore(concurrency)
 
+    allowed_hosts = composer.settings.outbound_allowed_hosts
+
     async def send(delivery: Row) -> str | None:
+        if refused := await _refusal(delivery, allowed_hosts):
+            return refused
         async with in_flight:
             limiter = limiters.get(delivery.channel)
             if limiter is None:
@@ -98,7 +120,7 @@ async def send_due(
             await store.update_delivery(session, delivery.id, dict(
                 status="sent", attempts=attempts, sent_at=composer.now(), last_error=None))
             await _record_outcome(session, delivery, "sent", attempts, composer)
-        elif attempts >= settings.max_attempts:
+        elif attempts >= settings.max_attempts or error.startswith(REFUSED):  # a refusal is not retried
             await store.update_delivery(session, delivery.id, dict(status="failed", attempts=attempts,
                                                                    last_error=error))
             await _record_outcome(session, delivery, "failed", attempts, composer)
@@ -153,10 +175,11 @@ def _masked_address(delivery: Row) -> str:
 
 
 async def list_deliveries(*, session: AsyncConnection, principal: Principal, filters: dict[str, Any],
-                          limit: int, offset: int) -> tuple[list[DeliveryOut], int]:
+                          tree: CommunityTree, limit: int, offset: int) -> tuple[list[DeliveryOut], int]:
     """One page of the delivery log, newest first, and how many match in all;
-    a coordinator sees only their communities' messages."""
-    scope = None if principal.is_admin else principal.communities
+    a coordinator sees only the messages of the communities they cover (a
+    district's coordinator, those of its communities)."""
+    scope = visible_communities(principal, tree)
     rows, total = await store.list_deliveries(session, {**filters, "communities": scope}, limit, offset)
     return [
         DeliveryOut(id=row.id, cause_type=row.cause_type, request_id=row.request_id,

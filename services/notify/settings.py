@@ -53,6 +53,14 @@ class NotifySettings(ServiceSettings):
         None, description="HMAC-SHA256 key of inbound webhooks (header X-Heartline-Signature)."
     )
 
+    personal_data_days: float = Field(
+        90, gt=0, description="Days after a request closes (or a message, reply or consent change) "
+        "before names, phones, addresses and texts are removed; statistics stay.")
+    retention_interval_seconds: float = Field(3600, gt=0, description="How often the retention job runs.")
+    community_cache_seconds: float = Field(
+        30, gt=0, description="How long a replica trusts its copy of the community tree "
+        "(another replica may have applied a change).")
+
     @field_validator("coordinator_urls", mode="before")
     @classmethod
     def _one_url_is_a_list(cls, value):

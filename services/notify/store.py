@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db import insert_for, where_equal
 
-from .models import consents, deliveries, inbound_messages, offers, requesters, teams
+from .models import communities, consent_changes, consents, deliveries, inbound_messages, offers, requesters, teams
 
 # --- requesters -------------------------------------------------------------------------
 
@@ -27,10 +27,11 @@ async def get_requester(session: AsyncConnection, request_id: str) -> Row | None
 
 
 async def track_request_status(session: AsyncConnection, request_id: str, status: str, sequence: int,
-                               expected_by: datetime | None) -> None:
-    """Keeps the newest status heard (events may arrive out of order), and the
-    time the requester was promised whenever a status change carries one."""
-    values: dict[str, Any] = dict(status=status, sequence=sequence)
+                               expected_by: datetime | None, closed_at: datetime | None = None) -> None:
+    """Keeps the newest status heard (events may arrive out of order), the
+    time the requester was promised whenever a status change carries one, and
+    when the request was closed or cancelled (None while it is open)."""
+    values: dict[str, Any] = dict(status=status, sequence=sequence, closed_at=closed_at)
     if expected_by is not None:  # an older producer's event leaves the promise already heard
         values["expected_by"] = expected_by
     await session.execute(
@@ -211,3 +212,93 @@ async def list_deliveries(session: AsyncConnection, filters: dict[str, Any], lim
         _delivery_filters(select(func.count()).select_from(deliveries), filters)
     )).scalar_one()
     return list(rows), total
+
+
+# --- communities ------------------------------------------------------------------------
+
+
+async def upsert_community(session: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Applies a community's state if it is newer than the one kept; True when it was."""
+    current = (await session.execute(
+        select(communities.c.version).where(communities.c.code == values["code"]).with_for_update()
+    )).scalar_one_or_none()
+    if current is None:
+        await session.execute(communities.insert().values(**values))
+        return True
+    if values["version"] > current:
+        await session.execute(update(communities).where(communities.c.code == values["code"]).values(**values))
+        return True
+    return False
+
+
+async def community_parents(session: AsyncConnection) -> dict[str, str | None]:
+    rows = await session.execute(select(communities.c.code, communities.c.parent))
+    return {row.code: row.parent for row in rows.all()}
+
+
+async def get_community(session: AsyncConnection, code: str) -> Row | None:
+    return (await session.execute(select(communities).where(communities.c.code == code))).first()
+
+
+# --- whose phone is it ------------------------------------------------------------------
+
+
+async def communities_of_phone(session: AsyncConnection, phone: str) -> set[str | None]:
+    """The communities of the requests this phone made and of the teams it leads."""
+    asked = select(requesters.c.community).where(requesters.c.phone == phone)
+    leads = select(teams.c.community).where(teams.c.leader_phone == phone)
+    rows = await session.execute(asked.union(leads))
+    return set(rows.scalars().all())
+
+
+# --- consent history --------------------------------------------------------------------
+
+
+async def record_consent_change(session: AsyncConnection, values: dict[str, Any]) -> None:
+    await session.execute(consent_changes.insert().values(**values))
+
+
+async def consent_history(session: AsyncConnection, phone: str, limit: int, offset: int
+                          ) -> tuple[list[Row], int]:
+    """A phone's consent changes, newest first, and how many there are."""
+    rows = (await session.execute(
+        select(consent_changes).where(consent_changes.c.phone == phone)
+        .order_by(consent_changes.c.changed_at.desc(), consent_changes.c.id).limit(limit).offset(offset)
+    )).all()
+    total = (await session.execute(
+        select(func.count()).select_from(consent_changes).where(consent_changes.c.phone == phone)
+    )).scalar_one()
+    return list(rows), total
+
+
+# --- retention of personal data ---------------------------------------------------------
+
+
+async def forget_personal_data(session: AsyncConnection, before: datetime) -> dict[str, int]:
+    """Removes names, phones, addresses and texts kept since before `before`;
+    what statistics need (category, community, channel, status, times) stays.
+    Says how many rows of each table it changed."""
+    done: dict[str, int] = {}
+    result = await session.execute(
+        update(requesters).where(requesters.c.closed_at < before, requesters.c.phone != "")
+        .values(phone="", name=None))
+    done["requesters"] = result.rowcount
+    closed = select(requesters.c.request_id).where(requesters.c.closed_at < before)
+    result = await session.execute(
+        update(offers).where(offers.c.request_id.in_(closed), offers.c.summary.is_not(None)).values(summary=None))
+    done["offers"] = result.rowcount
+    result = await session.execute(
+        update(deliveries).where(deliveries.c.created_at < before, deliveries.c.status != "pending",
+                                 or_(deliveries.c.address != "", deliveries.c.body != ""))
+        .values(address="", body="", last_error=None))
+    done["deliveries"] = result.rowcount
+    result = await session.execute(
+        update(inbound_messages).where(inbound_messages.c.received_at < before,
+                                       or_(inbound_messages.c.text != "", inbound_messages.c.sender != ""))
+        .values(text="", sender=""))
+    done["inbound_messages"] = result.rowcount
+    result = await session.execute(
+        update(consent_changes).where(consent_changes.c.changed_at < before, consent_changes.c.reason.is_not(None))
+        .values(reason=None))
+    done["consent_changes"] = result.rowcount
+    return done

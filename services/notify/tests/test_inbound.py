@@ -5,9 +5,10 @@ aid.request.feedback_given.v1, anything else a help text."""
 from __future__ import annotations
 
 import json
+import time
 from uuid import uuid4
 
-from services.notify.replies import sign
+from services.notify.replies import signed_headers, team_key
 from tests.support.waiting import eventually
 
 from .conftest import (
@@ -97,14 +98,50 @@ async def test_webhooks_refuse_bad_or_missing_signatures_and_name_bad_fields(not
     assert unsigned.status_code == 401
     body = json.dumps({"from": "13800138000", "text": ""}).encode()
     bad = await notify.client.post("/v1/inbound/sms", content=body, headers={
-        "content-type": "application/json", "X-Heartline-Signature": sign(INBOUND_SECRET, body)})
+        "content-type": "application/json", **signed_headers(INBOUND_SECRET, body, int(time.time()))})
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"from", "text"}
     form = b"From=%2B8613900139000&Body=STOP&MessageSid=SM1"
     twilio = await notify.client.post("/v1/inbound/sms", content=form, headers={
-        "content-type": "application/x-www-form-urlencoded", "X-Heartline-Signature": sign(INBOUND_SECRET, form)})
+        "content-type": "application/x-www-form-urlencoded", **signed_headers(INBOUND_SECRET, form, int(time.time()))})
     assert twilio.json() == {"outcome": "opted_out"}
     again = await notify.client.post("/v1/inbound/sms", content=form, headers={
-        "content-type": "application/x-www-form-urlencoded", "X-Heartline-Signature": sign(INBOUND_SECRET, form)})
+        "content-type": "application/x-www-form-urlencoded", **signed_headers(INBOUND_SECRET, form, int(time.time()))})
     assert again.json() == {"outcome": "duplicate"}
     assert (await notify.inbound_chat(uuid4(), "1")).status_code == 404
+
+
+async def test_a_replayed_webhook_outside_five_minutes_is_refused(notify) -> None:
+    now = time.time()
+    for skew in (-301, -3600, 301):  # a captured call sent again later, or one dated ahead
+        stale = await notify.inbound_sms(LEADER_PHONE, "STOP", at=now + skew)
+        assert stale.status_code == 401 and "stale" in stale.json()["detail"]
+    body = json.dumps({"from": LEADER_PHONE, "text": "STOP"}).encode()
+    headers = signed_headers(INBOUND_SECRET, body, int(now))
+    moved = await notify.client.post("/v1/inbound/sms", content=body, headers={
+        "content-type": "application/json", **headers, "X-Heartline-Timestamp": str(int(now) + 1)})
+    assert moved.status_code == 401  # the timestamp is signed: a fresh one cannot be put on an old signature
+    consent = (await notify.client.get(f"/v1/consents/{LEADER_PHONE}")).json()
+    assert consent["opted_out"] is False and consent["changed_via"] is None
+    assert (await notify.inbound_sms(LEADER_PHONE, "STOP", at=now - 60)).json() == {"outcome": "opted_out"}
+
+
+async def test_one_teams_bot_cannot_sign_for_another_team(notify) -> None:
+    team_id, _, _ = await offer_to_team(notify, chat=True)
+    other_team = uuid4()
+    await notify.bus.publish(team_changed(other_team, notify.capture.chat_url("team-b"), name="Team B",
+                                          leader_phone="+8613900139111"))
+    other_key = (await eventually(lambda: _key(notify, other_team), what="team B known"))
+    assert other_key == team_key(INBOUND_SECRET, str(other_team))
+    forged = await notify.inbound_chat(team_id, "1", key=other_key)
+    assert forged.status_code == 401
+    shared = await notify.inbound_chat(team_id, "1", key=INBOUND_SECRET)  # the SMS secret is not a team's key
+    assert shared.status_code == 401
+    assert await notify.bus.published("aid.assignment.replied.v1") == []
+    own = await notify.inbound_chat(team_id, "1", key=(await _key(notify, team_id)))
+    assert own.status_code == 200 and own.json() == {"outcome": "accept"}
+
+
+async def _key(notify, team_id) -> str | None:
+    answer = await notify.client.get(f"/v1/teams/{team_id}/inbound-key")
+    return answer.json()["key"] if answer.status_code == 200 else None

@@ -6,7 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notify.replies import Reply, parse_reply, sign, signature_valid
+from services.notify.replies import WINDOW_SECONDS, Reply, parse_reply, sign, signature_valid, team_key
+
+NOW = 1_790_000_000
+AT = str(NOW)
 
 
 @pytest.mark.parametrize("text, reply", [
@@ -25,9 +28,29 @@ def test_replies_are_read_in_both_languages(text, reply) -> None:
 
 @given(st.binary(max_size=300), st.text(min_size=1, max_size=40))
 def test_only_the_right_signature_of_the_exact_body_is_valid(body, secret) -> None:
-    good = sign(secret, body)
-    assert signature_valid(secret, body, good)
-    assert signature_valid(secret, body, good.removeprefix("sha256="))
-    assert not signature_valid(secret + "x", body, good)
-    assert not signature_valid(secret, body + b"x", good)
-    assert not signature_valid(secret, body, None)
+    good = sign(secret, body, AT)
+    assert signature_valid(secret, body, AT, good, NOW)
+    assert signature_valid(secret, body, AT, good.removeprefix("sha256="), NOW)
+    assert not signature_valid(secret + "x", body, AT, good, NOW)
+    assert not signature_valid(secret, body + b"x", AT, good, NOW)
+    assert not signature_valid(secret, body, AT, None, NOW)
+    # The timestamp is signed too: another one with the same signature is refused.
+    assert not signature_valid(secret, body, str(NOW + 1), good, NOW)
+    assert not signature_valid(secret, body, None, good, NOW)
+
+
+def test_a_signature_is_good_for_five_minutes_either_side() -> None:
+    body = b'{"from": "+8613900139000", "text": "1"}'
+    for skew in (-WINDOW_SECONDS, 0, WINDOW_SECONDS):
+        at = str(NOW + skew)
+        assert signature_valid("s", body, at, sign("s", body, at), NOW)
+    for skew in (-WINDOW_SECONDS - 1, WINDOW_SECONDS + 1, -86400):  # a replay, or a clock far off
+        at = str(NOW + skew)
+        assert not signature_valid("s", body, at, sign("s", body, at), NOW)
+    assert not signature_valid("s", body, "-5", sign("s", body, "-5"), NOW)
+    assert not signature_valid("s", body, "1e9", sign("s", body, "1e9"), NOW)
+
+
+def test_each_team_has_its_own_key() -> None:
+    assert team_key("secret", "a") != team_key("secret", "b")
+    assert team_key("secret", "a") != team_key("other", "a") and len(team_key("secret", "a")) == 64

@@ -16,7 +16,15 @@ import pytest
 from tests.support.httpserver import LocalHttpServer, Request
 from tests.support.waiting import eventually
 
-from .conftest import REQUESTER_PHONE, request_received
+from .conftest import (
+    COMMUNITY,
+    REQUESTER_PHONE,
+    coordinator,
+    offered,
+    publish_wuhan,
+    request_received,
+    team_changed,
+)
 
 
 async def test_a_provider_500_is_retried_with_backoff_until_it_goes_through(notify) -> None:
@@ -147,3 +155,59 @@ async def test_the_delivery_log_filters_pages_and_hides_addresses(notify, caplog
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "until"
     logged = caplog.text
     assert f"{notify.capture.url}/sms" not in logged and "+8613800000010" not in logged
+
+
+HOSTILE = {"outbound_allowed_hosts": []}  # the operator lists no host: 127.0.0.1 is inside the cluster
+
+
+@pytest.mark.parametrize("notify", [HOSTILE], indirect=True)
+async def test_a_team_chat_url_into_the_cluster_is_refused_at_once(notify) -> None:
+    hostile = {
+        "loopback": notify.capture.chat_url("evil"),  # json://127.0.0.1:<port>/chat/evil
+        "metadata": "json://169.254.169.254/latest/meta-data/?method=PUT&+X-aws-ec2-metadata-token-ttl-seconds=60",
+        "resolved": f"matrix://bot:pw@127.0.0.1:{notify.capture.url.rsplit(':', 1)[1]}/!room",
+        "several": f"tgram://123:abc/456, {notify.capture.chat_url('evil')}",
+    }
+    for name, url in hostile.items():
+        team_id, request_id = uuid4(), uuid4()
+        await notify.bus.publish(team_changed(team_id, url, name=f"Team {name}", leader_phone="+8613900139001"))
+        await notify.bus.publish(request_received(request_id, phone="+8613800000101"))
+        await notify.bus.publish(offered(request_id, team_id))
+    failed = await eventually(lambda: _team_deliveries(notify, "failed", 4), what="four refused offers")
+    for delivery in failed:
+        assert delivery["attempts"] == 1 and delivery["last_error"].startswith("refused: the team's chat URL ")
+        assert delivery["to"] == "(chat)"
+    reasons = {d["last_error"] for d in failed}
+    assert any("HEARTLINE_OUTBOUND_ALLOWED_HOSTS" in r for r in reasons)  # json:// to an unlisted host
+    assert any("loopback, private, link-local" in r for r in reasons)  # matrix:// resolved at send time
+    assert any("exactly one URL" in r for r in reasons)
+    assert notify.capture.at("/chat/evil") == []  # no POST reached the port
+    shown = (await notify.client.get("/v1/deliveries")).text
+    assert "169.254" not in shown and notify.capture.url not in shown and "bot:pw" not in shown
+    delivered = await notify.bus.wait_for("aid.notification.delivered.v1", lambda e: e["data"]["status"] == "failed")
+    assert delivered["data"]["attempts"] == 1
+
+
+async def _team_deliveries(notify, status: str, count: int) -> list[dict] | None:
+    found = await notify.deliveries(recipient="team", status=status)
+    return found if len(found) >= count else None
+
+
+async def test_the_delivery_log_is_scoped_by_the_community_tree_and_bounded(notify) -> None:
+    await publish_wuhan(notify)
+    await notify.bus.publish(request_received(uuid4(), phone="+8613800000201"))
+    await notify.bus.publish(request_received(uuid4(), phone="+8613800000202", community="wuhan-hongshan-07"))
+    await eventually(lambda: len(notify.capture.at("/sms")) == 2, what="both receipts")
+    as_jianghan = await notify.client.get("/v1/deliveries", headers=coordinator(COMMUNITY))
+    assert [d["to"] for d in as_jianghan.json()] == ["+86138****0201"]
+    as_district = await notify.client.get("/v1/deliveries", headers=coordinator("wuhan-hongshan"))
+    assert [d["to"] for d in as_district.json()] == ["+86138****0202"]
+    elsewhere = await notify.client.get("/v1/deliveries", headers=coordinator("wuhan-wuchang-03"))
+    assert elsewhere.json() == [] and elsewhere.headers["X-Total-Count"] == "0"
+    assert len(await notify.deliveries()) == 2  # the admin sees all
+    for params, field in (({"offset": 10**12}, "query.offset"), ({"limit": 0}, "query.limit"),
+                          ({"limit": 10**9}, "query.limit"), ({"since": "9999999999999-01-01"}, "query.since")):
+        bad = await notify.client.get("/v1/deliveries", params=params)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, bad.text
+    anonymous = await notify.client.get("/v1/deliveries", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
