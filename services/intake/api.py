@@ -7,18 +7,28 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from shared.http import BearerAuth, Principal, TokenResolver, json_body, json_body_doc
+from shared.http import (
+    BearerAuth,
+    PageParams,
+    Principal,
+    TokenResolver,
+    counted,
+    json_body,
+    json_body_doc,
+    require_admin,
+    roles,
+)
 from shared.runtime import Runtime
 
 from . import communities, partners, qr, requests, submissions, webhook_deliveries
 from .categories import CATALOGUE
+from .communities import Catalogue
 from .limits import check_rate
 from .ratelimit import TokenBuckets
 from .schemas import (
     COMMUNITY_CODE,
     CancelIn,
     CategoryOut,
-    CommunityIn,
     CommunityOut,
     DeliveryOut,
     FeedbackIn,
@@ -86,11 +96,22 @@ def _submission_response(submission: submissions.Submission) -> Response:
                     media_type="application/json")
 
 
-def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) -> APIRouter:
+def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets, catalogue: Catalogue) -> APIRouter:
     api = APIRouter(prefix="/v1", responses=PROBLEMS)
     keys = partners.KeyCache(settings.partner_key_cache_seconds)
     authenticate = runtime.auth(resolve=partner_resolver(runtime, keys))
     Caller = Annotated[Principal, Depends(authenticated(authenticate, limiter))]
+
+    def admin_caller(caller: Caller) -> Principal:
+        require_admin(caller)  # before the body is read: a wrong role hears 403, not what its body lacks
+        return caller
+
+    def partner_caller(caller: Caller) -> Principal:
+        partners.require_partner(caller)
+        return caller
+
+    Admin = Annotated[Principal, Depends(admin_caller)]
+    Partner = Annotated[Principal, Depends(partner_caller)]
 
     async def submission(request: Request, model: type[RequestIn] | type[HotlineCallIn],
                          new_request: Callable[[Any], submissions.NewRequest]) -> Response:
@@ -101,13 +122,16 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
         check_rate(limiter, caller)
         idempotency_key, errors = _idempotency_key(request)
         body = await json_body(request, model, earlier=errors)
+        places = await catalogue.current(runtime.db)
         async with runtime.db.autocommit() as session:
             submission = await submissions.submit(
                 session=session, principal=caller, new_request=new_request(body),
-                idempotency_key=idempotency_key, fingerprint_of=body.model_dump(mode="json"), settings=settings)
+                idempotency_key=idempotency_key, fingerprint_of=body.model_dump(mode="json"), settings=settings,
+                catalogue=places)
         return _submission_response(submission)
 
-    @api.get("/categories", response_model=list[CategoryOut], tags=["catalogue"])
+    @api.get("/categories", response_model=list[CategoryOut], tags=["catalogue"],
+             openapi_extra=roles("public"))
     async def list_categories() -> list[CategoryOut]:
         return [
             CategoryOut(code=c.code, name={"zh-CN": c.name_zh, "en": c.name_en},
@@ -120,81 +144,97 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
     @api.post("/requests", status_code=202, response_model=RequestOut, tags=["requests"],
               responses={200: {"model": RequestOut, "description": "The same external_id was seen before"},
                          409: {"description": "The same Idempotency-Key is in flight"}},
-              openapi_extra=json_body_doc(RequestIn, [IDEMPOTENCY_KEY]))
+              openapi_extra=roles("partner", "coordinator", "admin", extra=json_body_doc(RequestIn, [IDEMPOTENCY_KEY])))
     async def submit_request(request: Request) -> Response:
         return await submission(request, RequestIn, submissions.NewRequest.from_partner)
 
-    @api.get("/requests", response_model=list[RequestOut], tags=["requests"])
+    @api.get("/requests", response_model=list[RequestOut], tags=["requests"],
+             openapi_extra=roles("partner", "coordinator", "admin"))
     async def list_requests(
         caller: Caller,
+        response: Response,
+        page: PageParams,
         status: Literal["received", "assigned", "in_progress", "done", "closed", "cancelled",
                         "escalated"] | None = None,
         external_id: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[RequestOut]:
+        tree = (await catalogue.current(runtime.db)).tree
         async with runtime.db.transaction() as session:
-            return await requests.list_requests(session=session, principal=caller, status=status,
-                                                external_id=external_id, limit=limit)
+            found, total = await requests.list_requests(
+                session=session, principal=caller, status=status, external_id=external_id, limit=page.limit,
+                offset=page.offset, tree=tree)
+        return counted(response, found, total)
 
     @api.get("/requests/{request_id}", response_model=RequestOut, tags=["requests"],
-             responses={404: {"description": "No such request, or another partner's"}})
+             responses={404: {"description": "No such request, or another partner's"}},
+             openapi_extra=roles("partner", "coordinator", "admin"))
     async def get_request(request_id: UUID, caller: Caller) -> RequestOut:
         async with runtime.db.transaction() as session:
-            return await requests.get_request(session=session, principal=caller, request_id=str(request_id))
+            return await requests.get_request(session=session, principal=caller, request_id=str(request_id),
+                                              tree=(await catalogue.current(runtime.db)).tree)
 
     @api.post("/requests/{request_id}/cancel", response_model=RequestOut, tags=["requests"],
               responses={404: {"description": "No such request"},
-                         409: {"description": "The request is already done or closed"}})
+                         409: {"description": "The request is already done or closed"}},
+              openapi_extra=roles("partner", "coordinator", "admin"))
     async def cancel_request(request_id: UUID, caller: Caller, body: CancelIn | None = None) -> RequestOut:
         async with runtime.db.transaction() as session:
             return await requests.cancel_request(session=session, principal=caller, request_id=str(request_id),
-                                                 reason=body.reason if body else None)
+                                                 reason=body.reason if body else None,
+                                                 tree=(await catalogue.current(runtime.db)).tree)
 
     @api.post("/requests/{request_id}/feedback", response_model=RequestOut, tags=["requests"],
               responses={404: {"description": "No such request"},
-                         409: {"description": "The request is not done, or feedback was given"}})
+                         409: {"description": "The request is not done, or feedback was given"}},
+              openapi_extra=roles("partner", "coordinator", "admin"))
     async def give_feedback(request_id: UUID, body: FeedbackIn, caller: Caller) -> RequestOut:
         async with runtime.db.transaction() as session:
-            return await requests.give_feedback(session=session, principal=caller, request_id=str(request_id), body=body)
+            return await requests.give_feedback(session=session, principal=caller, request_id=str(request_id),
+                                                body=body, tree=(await catalogue.current(runtime.db)).tree)
 
     @api.post("/hotline/calls", status_code=202, response_model=RequestOut, tags=["hotline"],
               summary="A hotline operator files a request on a caller's behalf",
               responses={200: {"model": RequestOut, "description": "The same call was filed before"}},
-              openapi_extra=json_body_doc(HotlineCallIn, [IDEMPOTENCY_KEY]))
+              openapi_extra=roles("partner", "coordinator", "admin", extra=json_body_doc(HotlineCallIn, [IDEMPOTENCY_KEY])))
     async def file_call(request: Request) -> Response:
         return await submission(request, HotlineCallIn, submissions.NewRequest.from_hotline)
 
     # --- partners (admin) ----------------------------------------------------------
 
     @api.post("/partners", status_code=201, response_model=PartnerOut, tags=["partners"],
-              responses={403: {"description": "Not an administrator"}})
-    async def create_partner(body: PartnerIn, caller: Caller) -> PartnerOut:
+              responses={403: {"description": "Not an administrator"}},
+              openapi_extra=roles("admin"))
+    async def create_partner(body: PartnerIn, caller: Admin) -> PartnerOut:
         async with runtime.db.transaction() as session:
             return await partners.create_partner(session=session, principal=caller, name=body.name)
 
     @api.get("/partners", response_model=list[PartnerOut], tags=["partners"],
-             responses={403: {"description": "Not an administrator"}})
+             responses={403: {"description": "Not an administrator"}},
+             openapi_extra=roles("admin"))
     async def list_partners(caller: Caller) -> list[PartnerOut]:
         async with runtime.db.transaction() as session:
             return await partners.list_partners(session=session, principal=caller)
 
     @api.post("/partners/{partner_id}/keys", status_code=201, response_model=PartnerKeyOut,
               tags=["partners"], responses={403: {"description": "Not an administrator"},
-                                            404: {"description": "No such partner"}})
+                                            404: {"description": "No such partner"}},
+              openapi_extra=roles("admin"))
     async def create_key(partner_id: UUID, caller: Caller) -> PartnerKeyOut:
         async with runtime.db.transaction() as session:
             return await partners.create_key(session=session, principal=caller, partner_id=str(partner_id))
 
     @api.get("/partners/{partner_id}/keys", response_model=list[PartnerKeyOut], tags=["partners"],
              responses={403: {"description": "Not an administrator"},
-                        404: {"description": "No such partner"}})
+                        404: {"description": "No such partner"}},
+             openapi_extra=roles("admin"))
     async def list_keys(partner_id: UUID, caller: Caller) -> list[PartnerKeyOut]:
         async with runtime.db.transaction() as session:
             return await partners.list_keys(session=session, principal=caller, partner_id=str(partner_id))
 
     @api.delete("/partners/{partner_id}/keys/{key_id}", status_code=204, tags=["partners"],
                 responses={403: {"description": "Not an administrator"},
-                           404: {"description": "No such key"}})
+                           404: {"description": "No such key"}},
+                openapi_extra=roles("admin"))
     async def revoke_key(partner_id: UUID, key_id: UUID, caller: Caller) -> Response:
         async with runtime.db.transaction() as session:
             await partners.revoke_key(session=session, principal=caller, partner_id=str(partner_id),
@@ -205,60 +245,60 @@ def router(runtime: Runtime, settings: IntakeSettings, limiter: TokenBuckets) ->
     # --- the calling partner's webhook ------------------------------------------------
 
     @api.put("/webhook", response_model=WebhookOut, tags=["webhooks"],
-             responses={403: {"description": "Not a partner"}})
-    async def register_webhook(body: WebhookIn, caller: Caller) -> WebhookOut:
+             responses={403: {"description": "Not a partner"}},
+             openapi_extra=roles("partner"))
+    async def register_webhook(body: WebhookIn, caller: Partner) -> WebhookOut:
         async with runtime.db.transaction() as session:
-            return await partners.register_webhook(session=session, principal=caller, url=str(body.url))
+            return await partners.register_webhook(session=session, principal=caller, url=str(body.url),
+                                                   require_https=settings.environment == "production")
 
     @api.get("/webhook", response_model=WebhookOut, tags=["webhooks"],
-             responses={403: {"description": "Not a partner"}, 404: {"description": "None registered"}})
+             responses={403: {"description": "Not a partner"}, 404: {"description": "None registered"}},
+             openapi_extra=roles("partner"))
     async def get_webhook(caller: Caller) -> WebhookOut:
         async with runtime.db.transaction() as session:
             return await partners.get_webhook(session=session, principal=caller)
 
     @api.delete("/webhook", status_code=204, tags=["webhooks"],
-                responses={403: {"description": "Not a partner"}})
+                responses={403: {"description": "Not a partner"}},
+                openapi_extra=roles("partner"))
     async def remove_webhook(caller: Caller) -> Response:
         async with runtime.db.transaction() as session:
             await partners.remove_webhook(session=session, principal=caller)
         return Response(status_code=204)
 
     @api.get("/webhook/deliveries", response_model=list[DeliveryOut], tags=["webhooks"],
-             responses={403: {"description": "Not a partner"}})
-    async def list_deliveries(caller: Caller, request_id: UUID | None = None,
-                              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryOut]:
+             responses={403: {"description": "Not a partner"}},
+             openapi_extra=roles("partner"))
+    async def list_deliveries(caller: Caller, response: Response, page: PageParams,
+                              request_id: UUID | None = None) -> list[DeliveryOut]:
         async with runtime.db.transaction() as session:
-            return await webhook_deliveries.list_deliveries(
-                session=session, principal=caller, request_id=str(request_id) if request_id else None, limit=limit)
+            found, total = await webhook_deliveries.list_deliveries(
+                session=session, principal=caller, request_id=str(request_id) if request_id else None,
+                limit=page.limit, offset=page.offset)
+        return counted(response, found, total)
 
     # --- communities -----------------------------------------------------------------
 
-    @api.get("/communities", response_model=list[CommunityOut], tags=["catalogue"])
+    @api.get("/communities", response_model=list[CommunityOut], tags=["catalogue"],
+             openapi_extra=roles("public"))
     async def list_communities() -> list[CommunityOut]:
-        async with runtime.db.transaction() as session:
-            return await communities.list_communities(session=session, settings=settings)
+        return communities.list_communities(catalogue=await catalogue.current(runtime.db), settings=settings)
 
     @api.get("/communities/{code}", response_model=CommunityOut, tags=["catalogue"],
-             responses={404: {"description": "No such community"}})
+             responses={404: {"description": "No such community"}}, openapi_extra=roles("public"))
     async def get_community(code: CommunityCodePath) -> CommunityOut:
-        async with runtime.db.transaction() as session:
-            return await communities.get_community(session=session, code=code, settings=settings)
-
-    @api.put("/communities/{code}", response_model=CommunityOut, tags=["catalogue"],
-             responses={403: {"description": "Not a coordinator of this community"}})
-    async def put_community(code: CommunityCodePath, body: CommunityIn, caller: Caller) -> CommunityOut:
-        async with runtime.db.transaction() as session:
-            return await communities.put_community(session=session, principal=caller, code=code, body=body,
-                                                   settings=settings)
+        return communities.get_community(catalogue=await catalogue.current(runtime.db), code=code,
+                                         settings=settings)
 
     @api.get("/communities/{code}/qr", tags=["catalogue"],
              summary="The QR code (SVG or PNG) that opens the community's request form",
              responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}},
-                        404: {"description": "No such community"}})
+                        404: {"description": "No such community"}}, openapi_extra=roles("public"))
     async def community_qr(code: CommunityCodePath,
                            format: Literal["svg", "png"] = "svg") -> Response:
-        async with runtime.db.transaction() as session:
-            community = await communities.get_community(session=session, code=code, settings=settings)
+        community = communities.get_community(catalogue=await catalogue.current(runtime.db), code=code,
+                                              settings=settings)
         content, media_type = qr.render(community.form_url, format)
         return Response(content, media_type=media_type)
 

@@ -1,9 +1,10 @@
 """Intake's bus doors: the subscribers (dispatch's status changes, feedback
-relayed by notify) and the events it publishes."""
+relayed by notify, volunteers' communities) and the events it publishes."""
 
 from __future__ import annotations
 
 from shared.contracts import (
+    CommunityChangedV1,
     RequestCancelledV1,
     RequestFeedbackGivenV1,
     RequestReceivedV1,
@@ -11,11 +12,25 @@ from shared.contracts import (
 )
 from shared.runtime import Runtime
 
-from . import requests
+from . import communities, requests
 
 
-def register(runtime: Runtime) -> None:
+async def community_changed(runtime: Runtime, catalogue: communities.Catalogue, event: CommunityChangedV1) -> None:
+    """Applies a community's change once, then rebuilds this replica's catalogue."""
+    applied = await runtime.once("intake-community-changed", event,
+                                 lambda session: communities.apply_change(session=session, event=event))
+    if applied:
+        async with runtime.db.connect() as session:
+            await catalogue.load(session)
+
+
+def register(runtime: Runtime, catalogue: communities.Catalogue) -> None:
     bus = runtime.bus
+
+    @bus.subscriber("community-changed", CommunityChangedV1,
+                    "Keeps the communities read model (forms, placing requests, scope).")
+    async def on_community_changed(event: CommunityChangedV1) -> None:
+        await community_changed(runtime, catalogue, event)
 
     @bus.subscriber("request-status", RequestStatusChangedV1,
                     "Keeps the requester-facing status current.")

@@ -1,6 +1,7 @@
 """Intake's own tables.  No other service reads them."""
 
 from sqlalchemy import (
+    JSON,
     Column,
     Float,
     ForeignKey,
@@ -57,6 +58,8 @@ requests = Table(
     # When dispatch promised the requester a team by (its SLA), carried on its
     # status changes; None until dispatch has said.
     Column("expected_by", UtcDateTime(), nullable=True),
+    # When the retention loop removed the requester's personal data (None: not yet).
+    Column("personal_data_removed_at", UtcDateTime(), nullable=True),
     UniqueConstraint("submitted_by", "external_id", name="uq_requests_external_id"),
     Index("ix_requests_duplicate_probe", "requester_phone", "category", "received_at"),
     Index("ix_requests_submitted_by_received_at", "submitted_by", "received_at"),
@@ -97,14 +100,30 @@ partner_keys = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
+# The read model of volunteers' communities (aid.community.changed.v1): the
+# QR forms, where a request given without a community is placed, and scope.
 communities = Table(
     "communities",
     metadata,
     Column("code", String(64), primary_key=True),
-    Column("name", String(100), nullable=False),
-    Column("lat", Float, nullable=False),
-    Column("lon", Float, nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("level", String(12), nullable=False),  # city | district | community
+    Column("parent", String(64), nullable=True),
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("boundary", JSON, nullable=True),  # GeoJSON Polygon or MultiPolygon (lon, lat)
+    Column("hotline", String(20), nullable=True),
+    Column("status", String(10), nullable=False),  # active | retired
+    Column("changed_at", UtcDateTime(), nullable=False),
+)
+
+# Server-issued form tokens already spent (single use), kept until they expire.
+used_form_tokens = Table(
+    "used_form_tokens",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
 )
 
 idempotency_keys = Table(

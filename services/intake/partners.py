@@ -13,7 +13,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.clock import utcnow
-from shared.http import Principal, Problem, not_found, require_admin
+from shared.http import FieldError, Principal, Problem, not_found, require_admin
+from shared.outbound import UnsafeUrl, check_webhook_url
 
 from . import store
 from .schemas import PartnerKeyOut, PartnerOut, WebhookOut
@@ -122,9 +123,16 @@ def require_partner(principal: Principal) -> str:
     return principal.partner_id
 
 
-async def register_webhook(*, session: AsyncConnection, principal: Principal, url: str) -> WebhookOut:
-    """Sets the partner's callback URL and a fresh signing secret."""
+async def register_webhook(*, session: AsyncConnection, principal: Principal, url: str,
+                           require_https: bool) -> WebhookOut:
+    """Sets the partner's callback URL and a fresh signing secret.  The URL is
+    checked here for its shape (https only where `require_https`), and its
+    address again before every post."""
     partner_id = require_partner(principal)
+    try:
+        url = check_webhook_url(url, require_https=require_https)
+    except UnsafeUrl as exc:
+        raise Problem(422, "Invalid request", f"url: {exc}", [FieldError("url", str(exc))]) from None
     secret = secrets.token_urlsafe(32)
     await store.set_webhook(session, partner_id, url, secret)
     return WebhookOut(url=url, secret=secret)

@@ -14,6 +14,7 @@ from shared.contracts import RequestCancelledV1, RequestFeedbackGivenV1, Request
 from shared.contracts.requests import RequestStatusChangedData
 from shared.http import Principal, Problem, not_found
 from shared.outbox import record_event
+from shared.scope import CommunityTree, covers, visible_communities
 
 from . import open311, store, webhook_deliveries
 from .categories import CATALOGUE
@@ -43,10 +44,13 @@ def owner_of(principal: Principal) -> str:
     return principal.partner_id or principal.subject
 
 
-def _may_see(principal: Principal, row: Row[Any]) -> bool:
+def _may_see(principal: Principal, row: Row[Any], tree: CommunityTree) -> bool:
+    """Admins see every request; a coordinator those of the communities in its
+    scope (a district or city covers those below it) and its own; a partner
+    (or a resident's form) only its own."""
     if principal.is_admin:
         return True
-    if principal.role == "coordinator" and row.community and principal.may_act_for(row.community):
+    if principal.role == "coordinator" and covers(principal, row.community, tree):
         return True
     return row.submitted_by == owner_of(principal)
 
@@ -89,33 +93,36 @@ async def view(*, session: AsyncConnection, request: Row[Any]) -> RequestOut:
     return _view(request, await store.history(session, request.id))
 
 
-async def _visible(session: AsyncConnection, principal: Principal, request_id: str, *,
+async def _visible(session: AsyncConnection, principal: Principal, request_id: str, tree: CommunityTree, *,
                    for_update: bool = False) -> Row[Any]:
     row = await store.get_request(session, request_id, for_update=for_update)
-    # Another partner's request is indistinguishable from a missing one.
-    if row is None or not _may_see(principal, row):
+    # Another partner's (or community's) request is indistinguishable from a missing one.
+    if row is None or not _may_see(principal, row, tree):
         raise not_found(f"request {request_id}")
     return row
 
 
-async def get_request(*, session: AsyncConnection, principal: Principal, request_id: str) -> RequestOut:
+async def get_request(*, session: AsyncConnection, principal: Principal, request_id: str,
+                      tree: CommunityTree) -> RequestOut:
     """A request the caller may see; 404 for a missing one and for another's."""
-    return await view(session=session, request=await _visible(session, principal, request_id))
+    return await view(session=session, request=await _visible(session, principal, request_id, tree))
 
 
 async def list_requests(
     *, session: AsyncConnection, principal: Principal, status: str | None, external_id: str | None, limit: int,
-) -> list[RequestOut]:
-    """The requests the caller may see, newest first, in two queries whatever the page size."""
+    offset: int = 0, tree: CommunityTree,
+) -> tuple[list[RequestOut], int]:
+    """A page of the requests the caller may see, newest first, in two
+    queries whatever the page size, and how many there are in all."""
     scope: dict[str, Any] = {}
     if principal.role == "coordinator":
-        scope["communities_or_subject"] = (principal.communities, principal.subject)
+        scope["communities_or_subject"] = (visible_communities(principal, tree) or (), principal.subject)
     elif not principal.is_admin:
         scope["submitted_by"] = owner_of(principal)
-    rows = await store.list_requests(session, statuses=[status] if status else None,
-                                     external_id=external_id, limit=limit, **scope)
+    filters: dict[str, Any] = dict(statuses=[status] if status else None, external_id=external_id, **scope)
+    rows, total = await store.page_of_requests(session, limit=limit, offset=offset, **filters)
     changes = await store.histories(session, [r.id for r in rows])
-    return [_view(r, changes[r.id]) for r in rows]
+    return [_view(r, changes[r.id]) for r in rows], total
 
 
 async def open311_requests(
@@ -182,10 +189,10 @@ async def _late_change(session: AsyncConnection, row: Row[Any], public: str,
 
 
 async def cancel_request(
-    *, session: AsyncConnection, principal: Principal, request_id: str, reason: str | None,
+    *, session: AsyncConnection, principal: Principal, request_id: str, reason: str | None, tree: CommunityTree,
 ) -> RequestOut:
     """Withdraws a request that is not yet done.  Cancelling twice is harmless."""
-    row = await _visible(session, principal, request_id, for_update=True)
+    row = await _visible(session, principal, request_id, tree, for_update=True)
     if row.status == "cancelled":
         return await view(session=session, request=row)
     if row.status not in CANCELLABLE:
@@ -200,14 +207,14 @@ async def cancel_request(
         data=dict(request_id=row.id, reason=reason, cancelled_at=now,
                   cancelled_by="partner" if principal.role == "partner" else "coordinator"),
     ))
-    return await view(session=session, request=await _visible(session, principal, request_id))
+    return await view(session=session, request=await _visible(session, principal, request_id, tree))
 
 
 async def give_feedback(
-    *, session: AsyncConnection, principal: Principal, request_id: str, body: FeedbackIn,
+    *, session: AsyncConnection, principal: Principal, request_id: str, body: FeedbackIn, tree: CommunityTree,
 ) -> RequestOut:
     """The requester's confirmation and rating of a done request; dispatch closes it."""
-    row = await _visible(session, principal, request_id, for_update=True)
+    row = await _visible(session, principal, request_id, tree, for_update=True)
     if row.feedback_rating is not None:
         if (row.feedback_rating, row.feedback_comment) == (body.rating, body.comment):
             return await view(session=session, request=row)  # a retry of the same feedback
@@ -223,7 +230,7 @@ async def give_feedback(
         data=dict(request_id=row.id, rating=body.rating, comment=body.comment, channel="api",
                   given_at=now),
     ))
-    return await view(session=session, request=await _visible(session, principal, request_id))
+    return await view(session=session, request=await _visible(session, principal, request_id, tree))
 
 
 async def record_relayed_feedback(*, session: AsyncConnection, event: RequestFeedbackGivenV1) -> None:

@@ -52,7 +52,8 @@ class Strict(BaseModel):
 
 class LocationIn(Strict):
     """Either coordinates, or an address with the code of a community in the
-    catalogue (its position is used).  Both may be given."""
+    catalogue (a point inside it is used).  Both may be given; without a
+    community, the one whose boundary holds the point is taken."""
 
     lat: Latitude | None = None
     lon: Longitude | None = None
@@ -200,19 +201,17 @@ class CategoryOut(BaseModel):
     needs_volunteer: bool
 
 
-class CommunityIn(Strict):
-    name: Text = Field(min_length=1, max_length=100)
-    lat: Latitude
-    lon: Longitude
-
-
 class CommunityOut(BaseModel):
+    """A community from volunteers' catalogue, with its QR form's URL."""
+
     code: str
-    name: str
-    lat: float
-    lon: float
+    parent: str | None = None
+    name: dict[str, str] = Field(description="zh-CN and en")
+    timezone: str
+    hotline: str | None = None
+    lat: float | None = Field(None, description="A point inside the boundary.")
+    lon: float | None = None
     form_url: str
-    updated_at: datetime
 
 
 class PartnerIn(Strict):

@@ -18,6 +18,17 @@ class IntakeSettings(ServiceSettings):
     )
     rate_limit_per_second: float = Field(20.0, gt=0, description="Per partner, per replica.")
     rate_limit_burst: int = Field(60, ge=1)
+    form_rate_limit_per_second: float = Field(
+        0.2, gt=0, description="Per client address on the public form, per replica (not the partners' budget).")
+    form_rate_limit_burst: int = Field(10, ge=1, description="Form submissions a client address may send at once.")
+    form_pow_bits: int = Field(16, ge=0, le=28, description="Proof-of-work difficulty of the public form.")
+    form_token_lifetime_seconds: int = Field(3600, ge=60, le=86400)
+    community_cache_seconds: float = Field(
+        10.0, ge=0, description="How long a replica trusts its in-memory communities before reloading them.")
+    personal_data_days: float = Field(
+        90.0, gt=0, description="Days after a request is closed or cancelled before its personal data is removed.")
+    retention_poll_seconds: float = Field(
+        3600.0, gt=0, description="How often personal data past its time and spent form tokens are removed.")
     partner_key_cache_seconds: float = Field(
         5.0, ge=0, description="How long a replica trusts a resolved API key (0: never).")
     duplicate_window_hours: float = Field(24.0, gt=0)

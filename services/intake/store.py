@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,10 +15,12 @@ from shared.db import insert_for
 
 from .models import (
     communities,
+    idempotency_keys,
     partner_keys,
     partners,
     requests,
     status_changes,
+    used_form_tokens,
     webhook_deliveries,
 )
 
@@ -95,8 +97,8 @@ async def set_feedback(
     )
 
 
-async def list_requests(
-    session: AsyncConnection,
+def _requests_where(
+    query: Select[Any],
     *,
     submitted_by: str | None = None,
     communities_or_subject: tuple[Iterable[str], str] | None = None,
@@ -106,11 +108,7 @@ async def list_requests(
     statuses: list[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    limit: int = 1000,
-) -> list[Row[Any]]:
-    """Newest first.  `submitted_by` scopes to one owner; `communities_or_subject`
-    to a coordinator's communities plus what the coordinator filed."""
-    query = select(requests)
+) -> Select[Any]:
     if submitted_by is not None:
         query = query.where(requests.c.submitted_by == submitted_by)
     if communities_or_subject is not None:
@@ -128,8 +126,52 @@ async def list_requests(
         query = query.where(requests.c.received_at >= start)
     if end is not None:
         query = query.where(requests.c.received_at <= end)
-    result = await session.execute(query.order_by(requests.c.received_at.desc()).limit(limit))
+    return query
+
+
+async def list_requests(session: AsyncConnection, *, limit: int = 1000, offset: int = 0,
+                        **filters: Any) -> list[Row[Any]]:
+    """Newest first.  `submitted_by` scopes to one owner; `communities_or_subject`
+    to a coordinator's communities plus what the coordinator filed (see _requests_where)."""
+    query = _requests_where(select(requests), **filters)
+    result = await session.execute(query.order_by(requests.c.received_at.desc(), requests.c.id)
+                                   .limit(limit).offset(offset))
     return list(result.all())
+
+
+async def page_of_requests(session: AsyncConnection, *, limit: int, offset: int,
+                           **filters: Any) -> tuple[list[Row[Any]], int]:
+    """A page, newest first, and how many match in all: one statement (the
+    total rides on each row), two only for a page past the end."""
+    query = _requests_where(select(requests, func.count().over().label("total_count")), **filters)
+    rows = list((await session.execute(query.order_by(requests.c.received_at.desc(), requests.c.id)
+                                       .limit(limit).offset(offset))).all())
+    if rows:
+        return rows, int(rows[0].total_count)
+    if offset == 0:
+        return rows, 0
+    total = await session.execute(_requests_where(select(func.count()).select_from(requests), **filters))
+    return rows, int(total.scalar_one())
+
+
+async def remove_personal_data(session: AsyncConnection, *, statuses: Iterable[str], ended_before: datetime,
+                               now: datetime) -> int:
+    """Clears the personal fields of requests in `statuses` last changed before
+    `ended_before`, with their history's reasons, their deliveries' payloads
+    and the answers kept for Idempotency-Keys as old; how many requests."""
+    ids = list((await session.execute(
+        select(requests.c.id).where(requests.c.status.in_(list(statuses)), requests.c.updated_at < ended_before,
+                                    requests.c.personal_data_removed_at.is_(None)).limit(1000))).scalars())
+    if not ids:
+        return 0
+    await session.execute(update(requests).where(requests.c.id.in_(ids)).values(
+        requester_name="", requester_phone="", address=None, description="", operator_notes=None,
+        feedback_comment=None, personal_data_removed_at=now))
+    await session.execute(update(status_changes).where(status_changes.c.request_id.in_(ids)).values(reason=None))
+    await session.execute(update(webhook_deliveries).where(webhook_deliveries.c.request_id.in_(ids))
+                          .values(payload="{}"))
+    await session.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < ended_before))
+    return len(ids)
 
 
 # --- partners and their keys -----------------------------------------------------
@@ -191,20 +233,34 @@ async def set_webhook(session: AsyncConnection, partner_id: str, url: str | None
 # --- communities -------------------------------------------------------------------
 
 
-async def upsert_community(session: AsyncConnection, values: dict[str, Any]) -> None:
+async def upsert_community_if_newer(session: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Stores a community's state unless the stored version is as new; True if it was stored."""
     statement = insert_for(session, communities).values(**values)
-    await session.execute(statement.on_conflict_do_update(
+    result = await session.execute(statement.on_conflict_do_update(
         index_elements=["code"],
-        set_={k: statement.excluded[k] for k in ("name", "lat", "lon", "updated_at")},
+        set_={k: statement.excluded[k] for k in values if k != "code"},
+        where=communities.c.version < statement.excluded.version,
     ))
-
-
-async def get_community(session: AsyncConnection, code: str) -> Row[Any] | None:
-    return (await session.execute(select(communities).where(communities.c.code == code))).first()
+    return bool(result.rowcount)
 
 
 async def list_communities(session: AsyncConnection) -> list[Row[Any]]:
     return list((await session.execute(select(communities).order_by(communities.c.code))).all())
+
+
+# --- form tokens -----------------------------------------------------------------------
+
+
+async def claim_form_token(session: AsyncConnection, nonce: str, expires_at: datetime) -> bool:
+    """True the first time a form token's nonce is spent."""
+    statement = insert_for(session, used_form_tokens).values(nonce=nonce, expires_at=expires_at)
+    result = await session.execute(statement.on_conflict_do_nothing(index_elements=["nonce"]))
+    return bool(result.rowcount)
+
+
+async def prune_form_tokens(session: AsyncConnection, now: datetime) -> int:
+    result = await session.execute(delete(used_form_tokens).where(used_form_tokens.c.expires_at < now))
+    return int(result.rowcount or 0)
 
 
 # --- webhook deliveries ----------------------------------------------------------------
@@ -249,14 +305,23 @@ async def record_attempt(
     )
 
 
-async def list_deliveries(
-    session: AsyncConnection, partner_id: str, request_id: str | None, limit: int
-) -> list[Row[Any]]:
+def _deliveries_of(partner_id: str, request_id: str | None) -> list[Any]:
     conditions = [webhook_deliveries.c.partner_id == partner_id]
     if request_id:
         conditions.append(webhook_deliveries.c.request_id == request_id)
+    return conditions
+
+
+async def list_deliveries(
+    session: AsyncConnection, partner_id: str, request_id: str | None, limit: int, offset: int = 0,
+) -> list[Row[Any]]:
     result = await session.execute(
-        select(webhook_deliveries).where(and_(*conditions))
-        .order_by(webhook_deliveries.c.created_at.desc()).limit(limit)
+        select(webhook_deliveries).where(and_(*_deliveries_of(partner_id, request_id)))
+        .order_by(webhook_deliveries.c.created_at.desc(), webhook_deliveries.c.id).limit(limit).offset(offset)
     )
     return list(result.all())
+
+
+async def count_deliveries(session: AsyncConnection, partner_id: str, request_id: str | None) -> int:
+    query = select(func.count()).select_from(webhook_deliveries).where(and_(*_deliveries_of(partner_id, request_id)))
+    return int((await session.execute(query)).scalar_one())

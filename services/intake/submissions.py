@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -30,9 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import utcnow
 from shared.contracts import RequestReceivedV1
 from shared.http import FieldError, Principal, Problem
+from shared.scope import covers
 
 from . import duplicates, store, submission_store
 from .categories import CATALOGUE
+from .communities import Catalogue
 from .models import outbox
 from .requests import SOURCE, owner_of, view
 from .schemas import HotlineCallIn, HotlineOut, RequestIn, RequestOut, StatusChangeOut
@@ -140,6 +142,7 @@ def answer_halves(values: dict[str, Any], needs_volunteer: bool) -> tuple[str, s
 async def submit(
     *, session: AsyncConnection, principal: Principal, new_request: NewRequest,
     idempotency_key: str | None = None, fingerprint_of: Any = None, settings: IntakeSettings,
+    catalogue: Catalogue,
 ) -> Submission:
     """Stores a request and queues its `aid.request.received.v1`: 202.
 
@@ -152,7 +155,12 @@ async def submit(
     write, on a taken external id, is healed by a retry (see _replay)."""
     owner = owner_of(principal)
     now = utcnow()
-    lat, lon = await _place(session, new_request)
+    new_request = _place(catalogue, new_request)
+    if (principal.role == "coordinator" and new_request.community is not None
+            and not covers(principal, new_request.community, catalogue.tree)):
+        raise Problem(422, "Invalid request", "location.community: not one of your communities",
+                      [FieldError("location.community", "is not one of the communities you coordinate")])
+    lat, lon = new_request.lat or 0.0, new_request.lon or 0.0
     since = now - timedelta(hours=settings.duplicate_window_hours)
     duplicate_of = None
     if not submission_store.probes_duplicates_in_sql(session):  # else the insert finds it, in one round trip
@@ -186,20 +194,27 @@ async def submit(
     return Submission((head + (f'"{duplicate_of}"' if duplicate_of else "null") + tail).encode(), status_code=202)
 
 
-async def _place(session: AsyncConnection, new_request: NewRequest) -> tuple[float, float]:
-    """Where the request is: its coordinates, else its community's.  A
-    community code must be in the catalogue either way."""
-    lat, lon = new_request.lat, new_request.lon
-    if new_request.community is not None:
-        community = await store.get_community(session, new_request.community)
-        if community is None:
+def _place(catalogue: Catalogue, new_request: NewRequest) -> NewRequest:
+    """The request with its coordinates (else a point inside its community)
+    and its community (else the one whose boundary holds the point).  A given
+    community must be in the catalogue, unless the catalogue is still empty."""
+    lat, lon, code = new_request.lat, new_request.lon, new_request.community
+    if code is not None:
+        if catalogue.by_code and catalogue.form(code) is None:
             raise Problem(422, "Invalid request", "location.community: unknown community code",
                           [FieldError("location.community", "is not in the community catalogue")])
         if lat is None or lon is None:
-            return community.lat, community.lon
+            centre = catalogue.centre(code)
+            if centre is None:
+                raise Problem(422, "Invalid request", "location.community: unknown community code",
+                              [FieldError("location.community",
+                                          "is not in the community catalogue; give lat and lon")])
+            lat, lon = centre
+    elif lat is not None and lon is not None:
+        code = catalogue.locate(lat, lon)
     if lat is None or lon is None:  # LocationIn refuses this already; said again for the type
         raise Problem(422, "Invalid request", "location: give lat and lon, or an address with a community code")
-    return lat, lon
+    return replace(new_request, lat=lat, lon=lon, community=code)
 
 
 def _row(new_request: NewRequest, owner: str, lat: float, lon: float, preferred_channel: str,

@@ -72,18 +72,20 @@ async def queue_status_change(
 
 
 async def list_deliveries(
-    *, session: AsyncConnection, principal: Principal, request_id: str | None, limit: int,
-) -> list[DeliveryOut]:
-    """The calling partner's deliveries, newest first (of one request, if given)."""
+    *, session: AsyncConnection, principal: Principal, request_id: str | None, limit: int, offset: int = 0,
+) -> tuple[list[DeliveryOut], int]:
+    """A page of the calling partner's deliveries, newest first (of one request,
+    if given), and how many there are; never another partner's."""
     partner_id = require_partner(principal)
+    rows = await store.list_deliveries(session, partner_id, request_id, limit, offset)
     return [
         DeliveryOut(id=d.id, request_id=d.request_id, state=d.state, attempts=d.attempts,
                     last_status_code=d.last_status_code, last_error=d.last_error,
                     next_attempt_at=d.next_attempt_at if d.state == "pending" else None,
                     created_at=d.created_at, delivered_at=d.delivered_at,
                     payload=json.loads(d.payload))
-        for d in await store.list_deliveries(session, partner_id, request_id, limit)
-    ]
+        for d in rows
+    ], await store.count_deliveries(session, partner_id, request_id)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,15 @@ async def claim_due(*, session: AsyncConnection, lease_seconds: float, limit: in
             for r in rows]
 
 
+def outcome(status_code: int | None, error: str | None) -> str:
+    """What the delivery log says of a try: a status class ("2xx", "3xx" - a
+    redirect is not followed -, "4xx", "5xx") or why none came ("timeout",
+    "unreachable", "refused: address not allowed"); never what the remote wrote."""
+    if status_code is not None:
+        return f"{min(max(status_code // 100, 1), 5)}xx"
+    return error or "unreachable"
+
+
 async def record_try(
     *, session: AsyncConnection, delivery: DueDelivery, status_code: int | None, error: str | None,
     settings: IntakeSettings,
@@ -127,7 +138,7 @@ async def record_try(
                                    status_code=status_code, error=None, next_attempt_at=None,
                                    delivered_at=now)
         return
-    error = error or f"answered HTTP {status_code}"
+    error = outcome(status_code, error)
     if attempts >= settings.webhook_max_attempts:
         await store.record_attempt(session, delivery.id, state="failed", attempts=attempts,
                                    status_code=status_code, error=error, next_attempt_at=None,

@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from services.intake import handlers
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
-from shared.contracts import RequestStatusChangedV1
+from shared.contracts import CommunityChangedV1, RequestStatusChangedV1
 from tests.support.httpserver import LocalHttpServer, Request
 from tests.support.inprocess import serve_in_process, settings_for
 from tests.support.waiting import eventually
 
 TOKEN_SECRET = "intake-test-token-secret-0123456789"
+POW_BITS = 4  # the form's proof of work, made cheap for tests
 
 
 @pytest.fixture
@@ -39,8 +41,30 @@ def start_intake(bus_env, make_database) -> Callable:
 
 @pytest.fixture
 async def intake(start_intake) -> AsyncIterator[httpx.AsyncClient]:
-    async with start_intake(webhook_poll_seconds=0.1, webhook_retry_base_seconds=0.1) as (client, _app):
+    async with start_intake(webhook_poll_seconds=0.1, webhook_retry_base_seconds=0.1,
+                            form_pow_bits=POW_BITS) as (client, _app):
         yield client
+
+
+def community_event(code: str = "jianghan-01", lat: float = 30.59, lon: float = 114.30, name: str = "江汉一社区",
+                    *, version: int = 1, parent: str | None = None, level: str = "community",
+                    half_side: float = 0.02, status: str = "active") -> CommunityChangedV1:
+    """Volunteers' event for a community whose boundary is a square around (lat, lon)."""
+    ring = [[lon - half_side, lat - half_side], [lon + half_side, lat - half_side],
+            [lon + half_side, lat + half_side], [lon - half_side, lat + half_side], [lon - half_side, lat - half_side]]
+    return CommunityChangedV1(source="heartline/volunteers", correlationid=code, data=dict(
+        code=code, version=version, level=level, parent=parent, name_zh=name, name_en=f"{code} (en)",
+        timezone="Asia/Shanghai", boundary={"type": "Polygon", "coordinates": [ring]} if level == "community" else None,
+        hotline=None, status=status, changed_at=datetime.now(UTC)))
+
+
+async def add_community(client: httpx.AsyncClient, code: str = "jianghan-01", lat: float = 30.59,
+                        lon: float = 114.30, name: str = "江汉一社区", **more) -> None:
+    """Puts a community in the app's read model as volunteers' event would
+    (the handler's own use case, on the app behind `client`)."""
+    app = client._transport.app  # type: ignore[attr-defined]
+    await handlers.community_changed(app.state.runtime, app.state.catalogue,
+                                     community_event(code, lat, lon, name, **more))
 
 
 def client_as(admin: httpx.AsyncClient, token: str) -> httpx.AsyncClient:

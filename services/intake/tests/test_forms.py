@@ -9,17 +9,19 @@ from html import unescape
 import pytest
 
 from shared.phones import parse_phone
+from shared.public_doors import solve
 from tests.support.bus import TestBus
 
-from .test_submissions import add_community
+from .conftest import POW_BITS, add_community
 
 
 def _token(html: str) -> str:
     return re.search(r'name="form_token" value="([^"]+)"', html).group(1)
 
 
-def _resident_form(token: str, **changes) -> dict:
-    form = {"lang": "zh-CN", "form_token": token, "category": "medicine",
+def _resident_form(token: str | None, **changes) -> dict:
+    form = {"lang": "zh-CN", "form_token": token, "pow": solve(token, POW_BITS) if token else None,
+            "category": "medicine",
             "description": "需要降压药", "address": "3栋601", "name": "李娜",
             "phone": "138 0013 8000", "people": "2", "urgency": "high", "preferred_channel": "sms",
             "vulnerabilities": ["elderly_alone"]}

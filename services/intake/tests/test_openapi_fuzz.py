@@ -11,17 +11,27 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from tests.support.bus import TestBus
 from tests.support.processes import ServiceProcess
 from tests.support.system import ADMIN_TOKEN, AUTH, request_body
+from tests.support.waiting import eventually
+
+from .conftest import community_event
 
 EXAMPLES_PER_OPERATION = 25
 
 
-def _seed(url: str) -> dict[str, str]:
-    """A community, a partner and a request for generated calls to find."""
+async def _seed(url: str, bus_env: dict[str, str]) -> dict[str, str]:
+    """A community (from volunteers' event), a partner and a request for generated calls to find."""
+    async with TestBus(bus_env) as bus:
+        await bus.publish(community_event())
+
+    async def known() -> bool:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            return (await client.get("/v1/communities/jianghan-01")).status_code == 200
+
+    await eventually(known, what="the community in intake's read model")
     with httpx.Client(base_url=url, headers=AUTH, timeout=10) as client:
-        client.put("/v1/communities/jianghan-01",
-                   json={"name": "J01", "lat": 30.59, "lon": 114.3}).raise_for_status()
         partner = client.post("/v1/partners", json={"name": "Fuzz"}).json()["id"]
         request = client.post("/v1/requests", json=request_body()).json()["id"]
     return {"request_id": request, "partner_id": partner, "code": "jianghan-01",
@@ -66,7 +76,7 @@ async def test_generated_calls_never_get_a_5xx(bus_env, make_database) -> None:
         "INTAKE_RATE_LIMIT_BURST": "100000",
     }).start()
     try:
-        known = _seed(intake.url)
+        known = await _seed(intake.url, bus_env)
         schema = schemathesis.openapi.from_url(intake.url + "/openapi.json")
         failures: list[str] = []
         seen: dict[str, set[int]] = {}

@@ -7,22 +7,23 @@ import asyncio
 
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from shared.public_doors import solve
 from tests.support.bus import TestBus
 from tests.support.inprocess import serve_in_process, settings_for
 from tests.support.system import request_body
 from tests.support.waiting import eventually
 
-from .conftest import Receiver, new_partner, status_event, wait_for_status
+from .conftest import Receiver, add_community, new_partner, status_event, wait_for_status
 from .test_open311 import SPEC_POST
 
 
 async def test_the_partner_api_open311_the_form_and_webhooks_on_sqlite(bus_env, tmp_path) -> None:
     settings = settings_for(IntakeSettings, bus_env, f"sqlite+aiosqlite:///{tmp_path}/intake.db",
-                            webhook_poll_seconds=0.05)
+                            webhook_poll_seconds=0.05, form_pow_bits=4)
     receiver = Receiver()
     try:
         async with serve_in_process(create_app(settings)) as admin, TestBus(bus_env) as bus:
-            await admin.put("/v1/communities/jianghan-01", json={"name": "J01", "lat": 30.59, "lon": 114.3})
+            await add_community(admin)
             _, partner = await new_partner(admin)
             async with partner:
                 await partner.put("/v1/webhook", json={"url": receiver.url})
@@ -46,7 +47,7 @@ async def test_the_partner_api_open311_the_form_and_webhooks_on_sqlite(bus_env, 
             page = await admin.get("/form/jianghan-01")
             token = page.text.split('name="form_token" value="')[1].split('"')[0]
             sent = await admin.post("/form/jianghan-01", data={
-                "form_token": token, "category": "medicine", "description": "药", "address": "3栋",
+                "form_token": token, "pow": solve(token, 4), "category": "medicine", "description": "药", "address": "3栋",
                 "name": "李娜", "phone": "13800138000"})
             assert sent.status_code == 201, sent.text
             received = await bus.wait_for("aid.request.received.v1", lambda e: e["data"]["source"] == "qr")

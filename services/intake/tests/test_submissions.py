@@ -18,7 +18,7 @@ from services.intake.schemas import HotlineOut, RequestOut, StatusChangeOut
 from tests.support.bus import TestBus
 from tests.support.system import request_body
 
-from .conftest import new_partner
+from .conftest import add_community, new_partner
 
 CALL = {
     "operator_id": "desk-7",
@@ -30,12 +30,6 @@ CALL = {
     "vulnerabilities": ["elderly_alone", "no_smartphone"],
     "notes": "Caller hard of hearing; call back slowly.",
 }
-
-
-async def add_community(admin, code: str = "jianghan-01", lat: float = 30.59, lon: float = 114.30,
-                    name: str = "江汉一社区") -> None:
-    r = await admin.put(f"/v1/communities/{code}", json={"name": name, "lat": lat, "lon": lon})
-    assert r.status_code == 200, r.text
 
 
 def _rich_body(**changes) -> dict:

@@ -90,7 +90,7 @@ async def test_a_callback_that_keeps_failing_ends_failed_in_the_log(start_intake
 
                 log = await eventually(failed, what="the delivery to give up")
                 assert (log[0]["attempts"], log[0]["last_status_code"]) == (3, 500)
-                assert log[0]["last_error"] == "answered HTTP 500"
+                assert log[0]["last_error"] == "5xx"  # a status class, never the remote's text
                 assert log[0]["next_attempt_at"] is None
     finally:
         receiver.stop()
