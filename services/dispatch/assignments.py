@@ -14,6 +14,7 @@ from shared.clock import utcnow
 from shared.contracts import AssignmentRepliedV1, RequestCancelledV1, RequestFeedbackGivenV1
 from shared.geo import distance_km
 from shared.http import FieldError, Principal, Problem, not_found
+from shared.scope import CommunityTree, covers
 
 from . import store
 from .console_reads import assignment_view, request_view
@@ -28,18 +29,19 @@ log = logging.getLogger("heartline.dispatch")
 
 async def act_on_assignment(
     *, session: AsyncConnection, principal: Principal | None, assignment_id: str, action: str,
-    actor: str, reason: str | None,
+    actor: str, reason: str | None, tree: CommunityTree | None = None,
 ) -> AssignmentOut:
     """Accept, decline, start or complete, by `actor`; `principal` None means the
-    team itself (a relayed reply).  409 when the assignment is not in a state that allows it."""
+    team itself (a relayed reply).  404 outside the caller's scope; 409 when
+    the assignment is not in a state that allows it."""
     assignment = await store.get_assignment(session, assignment_id, for_update=True)
     if assignment is None:
         raise not_found(f"assignment {assignment_id}")
     request = await _request(session, assignment.request_id, for_update=True)
     if principal is not None:
         team = await store.get_team(session, assignment.team_id)
-        check_scope(principal, request_id=request.id,
-                    community=request.community or (team.community if team else None))
+        check_scope(principal, what=f"assignment {assignment_id}",
+                    community=request.community or (team.community if team else None), tree=_given(tree))
     rule = check_action(action, assignment.state, request.status)
     if action == "decline":
         await end_offer(session=session, assignment_id=assignment_id, outcome="declined", actor=actor,
@@ -92,12 +94,12 @@ async def end_offer(*, session: AsyncConnection, assignment_id: str, outcome: st
 
 
 async def cancel_request(*, session: AsyncConnection, principal: Principal | None, request_id: str, actor: str,
-                         reason: str | None) -> RequestOut:
+                         reason: str | None, tree: CommunityTree | None = None) -> RequestOut:
     """Cancels at any state before done (`principal` None: the requester,
-    through intake); frees the team's unit of capacity."""
+    through intake); frees the team's unit of capacity.  404 outside the caller's scope."""
     request = await _locked_request(session, request_id)
     if principal is not None:
-        check_scope(principal, request_id=request.id, community=request.community)
+        check_scope(principal, what=f"request {request_id}", community=request.community, tree=_given(tree))
     check_move(request.status, "cancelled", "cannot cancel")
     released = await _release_open_assignment(session, request_id, "cancelled")
     await store.update_request(session, request_id, dict(escalate_at=None))
@@ -138,18 +140,30 @@ async def apply_feedback(*, session: AsyncConnection, event: RequestFeedbackGive
 
 
 async def assign_manually(*, session: AsyncConnection, principal: Principal, request_id: str, body: AssignIn,
-                          settings: DispatchSettings) -> RequestOut:
+                          settings: DispatchSettings, tree: CommunityTree) -> RequestOut:
     """A coordinator offers a request to a team of their choice (or moves it from
-    its current team).  Capacity is respected unless `override_capacity`, which
-    is audited.  The team still answers the offer (or a coordinator on its behalf)."""
+    its current team).  The team serves the request's community, or a community
+    under a district or city the caller's scope holds together with the
+    request's (`may_serve`): else a 422 naming team_id; a team outside the
+    caller's scope is a 404.  Capacity is respected unless `override_capacity`,
+    which is audited (who, why) in the request's history.  The team still
+    answers the offer (or a coordinator on its behalf)."""
     request = await _locked_request(session, request_id)
-    check_scope(principal, request_id=request.id, community=request.community)
+    check_scope(principal, what=f"request {request_id}", community=request.community, tree=tree)
     if not may_move(request.status, "offered"):
         raise conflict("cannot assign", request.status)
     team = await store.get_team(session, str(body.team_id))
+    if team is not None and not covers(principal, team.community, tree):
+        team = None  # outside the caller's scope: as if it did not exist
     if team is None:
+        if not principal.is_admin:
+            raise not_found(f"team {body.team_id}")
         raise Problem(422, "Invalid request", f"team {body.team_id} does not exist",
                       [FieldError("team_id", "no such team")])
+    if not may_serve(principal, tree, request_community=request.community, team_community=team.community):
+        raise Problem(422, "Invalid request",
+                      f"team {team.id} is of community {team.community}, not the request's ({request.community})",
+                      [FieldError("team_id", "the team does not serve the request's community")])
     if team.status != "active":
         raise Problem(409, "Conflict", f"team {team.id} is {team.status}", team_status=team.status,
                       current_state=request.status)
@@ -174,15 +188,33 @@ async def assign_manually(*, session: AsyncConnection, principal: Principal, req
     return await request_view(session=session, row=await _request(session, request_id))
 
 
-async def add_note(*, session: AsyncConnection, principal: Principal, request_id: str, text: str) -> NoteOut:
-    """Adds a coordinator's note to a request in their communities."""
+async def add_note(*, session: AsyncConnection, principal: Principal, request_id: str, text: str,
+                   tree: CommunityTree) -> NoteOut:
+    """Adds a coordinator's note to a request in their scope (404 outside it)."""
     request = await store.get_request(session, request_id)
     if request is None:
         raise not_found(f"request {request_id}")
-    check_scope(principal, request_id=request.id, community=request.community)
+    check_scope(principal, what=f"request {request_id}", community=request.community, tree=tree)
     at = utcnow()
     note_id = await store.add_note(session, dict(request_id=request_id, author=principal.subject, text=text, at=at))
     return NoteOut(id=note_id, author=principal.subject, text=text, at=at)
+
+
+def may_serve(principal: Principal, tree: CommunityTree, *, request_community: str | None,
+              team_community: str) -> bool:
+    """Whether a coordinator may hand a request of `request_community` to a team
+    of `team_community`: the same community, or two under a district or city
+    that the caller's scope names (any common one, for an admin).  A request
+    of no community (only admins see one) may go to any team."""
+    if request_community is None or team_community == request_community:
+        return True
+    common = set(tree.lineage(request_community)[1:]) & set(tree.lineage(team_community)[1:])
+    return bool(common) if principal.is_admin else not common.isdisjoint(principal.communities)
+
+
+def _given(tree: CommunityTree | None) -> CommunityTree:
+    """The tree a door acting for a principal passes (without one, no parent is known)."""
+    return tree if tree is not None else CommunityTree({})
 
 
 async def _move(session: AsyncConnection, assignment: Row[Any], new_state: str, actor: str,

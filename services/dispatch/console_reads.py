@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import utcnow
 from shared.geo import distance_km
 from shared.http import Principal, not_found
+from shared.scope import CommunityTree, covers, visible_communities
 
 from . import store
 from .lifecycle import check_scope
 from .matching import WIDEN_MARGIN_KM, escalation_reason, match_candidates
-from .offers import rank_by_travel_time
+from .offers import rank_by_travel_time, serving_communities
 from .schemas import (
     AssignmentOut,
     AuditOut,
@@ -34,20 +35,23 @@ from .settings import DispatchSettings
 from .teams import team_snapshot, teams_near
 
 
-async def get_request(*, session: AsyncConnection, principal: Principal, request_id: str) -> RequestOut:
-    """The request with its current assignment and status history (404 unknown, 403 outside the caller's communities)."""
-    row = await _visible_request(session, principal, request_id)
+async def get_request(*, session: AsyncConnection, principal: Principal, request_id: str,
+                      tree: CommunityTree) -> RequestOut:
+    """The request with its current assignment and status history (404 unknown or outside the caller's scope)."""
+    row = await _visible_request(session, principal, request_id, tree)
     return await request_view(session=session, row=row)
 
 
 async def list_requests(*, session: AsyncConnection, principal: Principal, filters: dict[str, Any],
-                        limit: int, offset: int) -> tuple[list[RequestOut], int]:
-    """The queue in the caller's communities, filtered and paged, with the
-    total; `min_age_minutes` / `max_age_minutes` select by how long ago the
-    request was received."""
+                        limit: int, offset: int, tree: CommunityTree) -> tuple[list[RequestOut], int]:
+    """The queue in the caller's scope (its communities, and those below its
+    districts and cities), filtered and paged, with the total;
+    `min_age_minutes` / `max_age_minutes` select by how long ago the request
+    was received."""
     filters = dict(filters)
-    if not principal.is_admin:
-        filters["communities"] = sorted(principal.communities)
+    visible = visible_communities(principal, tree)
+    if visible is not None:
+        filters["communities"] = sorted(visible)
     now = utcnow()
     if (min_age := filters.pop("min_age_minutes", None)) is not None:
         filters["received_before"] = now - timedelta(minutes=min_age)
@@ -58,9 +62,10 @@ async def list_requests(*, session: AsyncConnection, principal: Principal, filte
     return await request_views(session=session, rows=rows), total
 
 
-async def history(*, session: AsyncConnection, principal: Principal, request_id: str) -> HistoryOut:
+async def history(*, session: AsyncConnection, principal: Principal, request_id: str,
+                  tree: CommunityTree) -> HistoryOut:
     """The request's whole story: status changes, every offer and task, and notes."""
-    row = await _visible_request(session, principal, request_id)
+    row = await _visible_request(session, principal, request_id, tree)
     return HistoryOut(
         request=await request_view(session=session, row=row),
         assignments=[assignment_view(a) for a in await store.assignments_of(session, request_id)],
@@ -69,15 +74,21 @@ async def history(*, session: AsyncConnection, principal: Principal, request_id:
 
 
 async def candidates(*, session: AsyncConnection, principal: Principal, request_id: str,
-                     settings: DispatchSettings) -> CandidatesOut:
-    """Every team that could cover the request, ranked, and why each other was left out."""
-    request = await _visible_request(session, principal, request_id)
+                     settings: DispatchSettings, tree: CommunityTree) -> CandidatesOut:
+    """Every team that could cover the request, ranked, and why each other
+    (of the caller's scope) was left out."""
+    request = await _visible_request(session, principal, request_id, tree)
     tried = await store.teams_tried(session, request_id)
     rows = await teams_near(session=session, lat=request.lat, lon=request.lon, widened=request.widened)
     margin = WIDEN_MARGIN_KM if request.widened else 0.0
     found, excluded = match_candidates(request.lat, request.lon, request.category,
-                                       [team_snapshot(t) for t in rows.values()], margin_km=margin, tried=tried)
+                                       [team_snapshot(t) for t in rows.values()], margin_km=margin, tried=tried,
+                                       communities=serving_communities(request.community, tree,
+                                                                       widened=request.widened))
     found, seconds = await rank_by_travel_time(request=request, candidates=found, rows=rows, settings=settings)
+    # Teams left out are listed only where the caller sees them (the ones that
+    # may serve the request are listed, whichever community they are of).
+    excluded = [e for e in excluded if covers(principal, rows[e.team_id].community, tree)]
     return CandidatesOut(
         request_id=request.id, widened=request.widened,
         candidates=[CandidateOut(team_id=c.team_id, name=rows[c.team_id].name,
@@ -89,14 +100,14 @@ async def candidates(*, session: AsyncConnection, principal: Principal, request_
                                reason=e.reason,
                                distance_km=round(distance_km(request.lat, request.lon,
                                                              rows[e.team_id].lat, rows[e.team_id].lon), 3))
-                  for e in sorted(excluded, key=lambda e: (e.reason == "outside_area", e.team_id))],
+                  for e in sorted(excluded, key=lambda e: (e.reason in ("outside_area", "other_community"), e.team_id))],
         escalation_reason=None if found else escalation_reason(excluded),
     )
 
 
-async def stats(*, session: AsyncConnection, principal: Principal) -> dict[str, Any]:
-    """Figures for the console, limited to the caller's communities."""
-    scope = None if principal.is_admin else principal.communities
+async def stats(*, session: AsyncConnection, principal: Principal, tree: CommunityTree) -> dict[str, Any]:
+    """Figures for the console, limited to the caller's scope."""
+    scope = visible_communities(principal, tree)
     open_rows = await store.open_by_community_and_category(session, scope)
     waiting = {r.community: r.waiting for r in await store.waiting_by_community(session, scope)}
     capacity = {r.community: r for r in await store.on_duty_capacity_by_community(session, scope)}
@@ -160,12 +171,13 @@ def _request_out(row: Row[Any], assignment: Row[Any] | None, history_rows: list[
     )
 
 
-async def _visible_request(session: AsyncConnection, principal: Principal, request_id: str) -> Row[Any]:
-    """The request, if the caller may see it (404 unknown, 403 outside their communities)."""
+async def _visible_request(session: AsyncConnection, principal: Principal, request_id: str,
+                           tree: CommunityTree) -> Row[Any]:
+    """The request, if the caller may see it (404 unknown or outside their scope)."""
     row = await store.get_request(session, request_id)
     if row is None:
         raise not_found(f"request {request_id}")
-    check_scope(principal, request_id=row.id, community=row.community)
+    check_scope(principal, what=f"request {request_id}", community=row.community, tree=tree)
     return row
 
 

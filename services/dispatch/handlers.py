@@ -3,6 +3,7 @@
 from shared.contracts import (
     AssignmentOfferedV1,
     AssignmentRepliedV1,
+    CommunityChangedV1,
     RequestCancelledV1,
     RequestFeedbackGivenV1,
     RequestReceivedV1,
@@ -12,14 +13,25 @@ from shared.contracts import (
 )
 from shared.runtime import Runtime
 
-from . import assignments, offers, teams
+from . import assignments, communities, offers, teams
+from .communities import CommunityDirectory
 from .loops import QueueSweeper
 from .settings import DispatchSettings
 from .team_index import TeamCache
 
 
-def register(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper, team_cache: TeamCache) -> None:
+def register(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper, team_cache: TeamCache,
+             directory: CommunityDirectory) -> None:
     bus = runtime.bus
+
+    @bus.subscriber("communities", CommunityChangedV1,
+                    "Keeps dispatch's read model of communities: the tree scopes and offers ask.")
+    async def on_community_changed(event: CommunityChangedV1) -> None:
+        changed = await runtime.once("dispatch-communities", event,
+                                     lambda session: communities.apply_community_change(session=session, event=event))
+        if changed:
+            await directory.refresh_now()  # this replica at once; the others within a reload
+            sweeper.wake()  # a request waiting for a sibling's team may have one now
 
     @bus.subscriber("teams", TeamChangedV1, "Keeps dispatch's read model of teams and its spatial index.")
     async def on_team_changed(event: TeamChangedV1) -> None:
@@ -33,7 +45,7 @@ def register(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper
     async def on_request_received(event: RequestReceivedV1) -> None:
         await runtime.once("dispatch-requests", event,
                            lambda session: offers.take_request(session=session, event=event, settings=settings,
-                                                               index=team_cache.current()))
+                                                               index=team_cache.current(), directory=directory))
 
     @bus.subscriber("cancellations", RequestCancelledV1, "Cancels a request at any state before done.")
     async def on_request_cancelled(event: RequestCancelledV1) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from shared.http import Principal, Problem
+from shared.http import Principal, Problem, not_found
+from shared.scope import CommunityTree, covers
 
 # The actor dispatch records for what it does on its own (offers, deadlines).
 DISPATCH = "dispatch"
@@ -70,10 +71,9 @@ def check_action(action: str, assignment_state: str, request_status: str) -> Act
     return rule
 
 
-def check_scope(principal: Principal, *, request_id: str, community: str | None) -> None:
-    """Coordinators act only in their communities: the request's (or, before
-    it has one, its team's).  Admins act everywhere."""
-    if principal.is_admin:
-        return
-    if community is None or not principal.may_act_for(community):
-        raise Problem(403, "Forbidden", f"request {request_id} is outside your communities")
+def check_scope(principal: Principal, *, what: str, community: str | None, tree: CommunityTree) -> None:
+    """Coordinators see and act only inside their scope (communities, or the
+    districts and cities above them): `what` (a request, or an assignment of
+    one) outside it is a 404, as if it did not exist.  Admins act everywhere."""
+    if not covers(principal, community, tree):
+        raise not_found(what)

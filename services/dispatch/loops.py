@@ -3,7 +3,9 @@ deadline, escalates requests that waited too long for capacity, reports SLA
 breaches, and offers queued requests again when teams change or capacity
 frees up.  Deadlines live in the database, so they survive restarts; with
 several replicas each row is claimed by one of them (SKIP LOCKED) and handled
-once.  (The team index's reload loop lives with the index, in team_index.py.)"""
+once.  The retention sweep removes finished requests' personal data after
+DISPATCH_PERSONAL_DATA_DAYS.  (The team index's and the community tree's
+reload loops live with them, in team_index.py and communities.py.)"""
 
 from __future__ import annotations
 
@@ -14,16 +16,19 @@ from shared.clock import utcnow
 from shared.runtime import Runtime
 from shared.waiting import wake_or_timeout
 
-from . import deadlines, offers
+from . import deadlines, offers, retention
+from .communities import CommunityDirectory
 from .matching import TeamIndex
 from .settings import DispatchSettings
 from .team_index import TeamCache
 
 
 class QueueSweeper:
-    def __init__(self, runtime: Runtime, settings: DispatchSettings, teams: TeamCache | None = None) -> None:
+    def __init__(self, runtime: Runtime, settings: DispatchSettings, teams: TeamCache | None = None,
+                 communities: CommunityDirectory | None = None) -> None:
         self.runtime = runtime
         self.teams = teams
+        self.communities = communities
         self.settings = settings
         self.interval_seconds = settings.sweep_seconds
         self._wake = asyncio.Event()
@@ -55,7 +60,8 @@ class QueueSweeper:
             queued = await offers.queued_request_ids(session=session, limit=settings.surge_batch)
         if len(queued) >= settings.surge_threshold:
             async with db.transaction() as session:
-                await offers.assign_surge(session=session, request_ids=queued, settings=settings, index=self._index())
+                await offers.assign_surge(session=session, request_ids=queued, settings=settings, index=self._index(),
+                                          directory=self.communities)
             async with db.transaction() as session:
                 queued = await offers.queued_request_ids(session=session, limit=settings.surge_batch)
         # Escalated requests are matched again when something changed (and
@@ -77,10 +83,35 @@ class QueueSweeper:
             async with db.transaction() as session:
                 if status == "queued":
                     await offers.offer_to_best_team(session=session, request_id=request_id, settings=settings,
-                                                    index=self._index(), held=held)
+                                                    index=self._index(), held=held, directory=self.communities)
                 else:
                     await offers.retry_escalated(session=session, request_id=request_id, settings=settings,
-                                                 index=self._index(), held=held)
+                                                 index=self._index(), held=held, directory=self.communities)
 
     def _index(self) -> TeamIndex | None:
         return self.teams.current() if self.teams is not None else None
+
+
+class RetentionSweeper:
+    """Every `retention_sweep_seconds`, removes the personal data of requests
+    finished more than `personal_data_days` ago (retention.py), in batches."""
+
+    def __init__(self, runtime: Runtime, settings: DispatchSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+
+    async def run(self) -> None:
+        while True:
+            await self.sweep()
+            await asyncio.sleep(self.settings.retention_sweep_seconds)
+
+    async def sweep(self) -> int:
+        """Removes what is due now; how many requests it scrubbed."""
+        removed = 0
+        while True:
+            async with self.runtime.db.transaction() as session:
+                done = await retention.remove_personal_data(session=session, now=utcnow(),
+                                                            days=self.settings.personal_data_days)
+            removed += done
+            if done < retention.BATCH:
+                return removed

@@ -43,7 +43,9 @@ INACTIVE = "inactive"
 OFF_DUTY = "off_duty"
 NO_CAPACITY = "no_capacity"
 ALREADY_TRIED = "already_tried"
-_FUNNEL = {OUTSIDE_AREA: 0, NO_SKILL: 1, INACTIVE: 2, OFF_DUTY: 2, NO_CAPACITY: 3, ALREADY_TRIED: 4}
+# The team's community may not serve the request's (offers.serving_communities).
+OTHER_COMMUNITY = "other_community"
+_FUNNEL = {OTHER_COMMUNITY: 0, OUTSIDE_AREA: 0, NO_SKILL: 1, INACTIVE: 2, OFF_DUTY: 2, NO_CAPACITY: 3, ALREADY_TRIED: 4}
 ESCALATION_REASONS = (
     "outside every team's area",
     "no team with the skill",
@@ -160,7 +162,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Exclusion:
     team_id: str
-    reason: str  # outside_area | no_skill | inactive | off_duty | no_capacity | already_tried
+    reason: str  # other_community | outside_area | no_skill | inactive | off_duty | no_capacity | already_tried
 
 
 def exclusion_reason(team: TeamSnapshot, lat: float, lon: float, category: str,
@@ -182,12 +184,17 @@ def exclusion_reason(team: TeamSnapshot, lat: float, lon: float, category: str,
 def match_candidates(
     lat: float, lon: float, category: str, teams: Iterable[TeamSnapshot],
     *, margin_km: float = 0.0, tried: frozenset[str] | set[str] = frozenset(),
+    communities: frozenset[str] | None = None,
 ) -> tuple[list[Candidate], list[Exclusion]]:
     """Candidates best first, and why every other team was left out.  Teams in
-    `tried` (they declined or let an offer expire) are left out last."""
+    `tried` (they declined or let an offer expire) are left out last; with
+    `communities`, teams of any other community are left out first."""
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
     for team in teams:
+        if communities is not None and team.community not in communities:
+            excluded.append(Exclusion(team.id, OTHER_COMMUNITY))
+            continue
         reason = exclusion_reason(team, lat, lon, category, margin_km)
         if reason is None and team.id in tried:
             reason = ALREADY_TRIED

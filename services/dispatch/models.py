@@ -1,5 +1,6 @@
-"""Dispatch's own tables: its read model of teams, the requests it follows,
-their assignments and the audit trail.  No other service reads them."""
+"""Dispatch's own tables: its read models of teams and communities, the
+requests it follows, their assignments and the audit trail.  No other service
+reads them."""
 
 from sqlalchemy import (
     JSON,
@@ -96,6 +97,9 @@ requests = Table(
     Column("accepted_at", UtcDateTime(), nullable=True),
     Column("closed_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Set when the retention loop removed the request's personal data
+    # (summary, exact location, people's words) and kept its figures.
+    Column("personal_data_removed_at", UtcDateTime(), nullable=True),
     Index("ix_requests_queue", "status", "urgency_rank", "received_at"),
     Index("ix_requests_escalate_at", "escalate_at"),
     Index("ix_requests_sla_due_at", "sla_due_at"),
@@ -136,6 +140,24 @@ audit = Table(
     Column("actor", String(100), nullable=False),
     Column("reason", Text, nullable=True),
     Column("at", UtcDateTime(), nullable=False),
+)
+
+# Read model of volunteers' communities, districts and cities
+# (aid.community.changed.v1): the tree every scope check asks.
+communities = Table(
+    "communities",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("parent", String(64), nullable=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("boundary", JSON, nullable=True),  # GeoJSON Polygon or MultiPolygon (lon, lat)
+    Column("hotline", String(20), nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

@@ -1,6 +1,19 @@
 """Offering requests to teams: taking a new request in, offering it (or an
 escalated one) to the best team that can take it, and surge mode's joint
-assignment of a backlog."""
+assignment of a backlog.
+
+Which teams' communities may serve a request (`serving_communities`), so that
+a team declared in one community cannot win another's requests by putting
+its base or area there:
+- a request of community C is offered only to teams of C;
+- once the search is widened, also to teams of C's siblings: communities the
+  read model knows under the same parent (district) as C.  A team whose
+  community the read model does not know is therefore offered only requests
+  of exactly its own community (events may arrive in any order: it is stored
+  all the same, and serves its siblings once its community is known);
+- a request that came without a community is placed by the boundaries the
+  read model holds; if none holds it, every team that covers it may take it
+  (and the request takes the community of the team it is offered to)."""
 
 from __future__ import annotations
 
@@ -15,8 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import as_utc, utcnow
 from shared.contracts import AssignmentOfferedV1, RequestReceivedV1
 from shared.outbox import record_event
+from shared.scope import CommunityTree
 
 from . import store
+from .communities import CommunityDirectory
 from .lifecycle import DISPATCH
 from .matching import (
     NO_CAPACITY,
@@ -45,13 +60,32 @@ log = logging.getLogger("heartline.dispatch")
 RECHECK_FIRST = 8
 
 
+def serving_communities(community: str | None, tree: CommunityTree | None, *,
+                        widened: bool) -> frozenset[str] | None:
+    """The communities whose teams may be offered a request of `community`
+    (the rule in this module's docstring); None: any team's."""
+    if community is None:
+        return None
+    if not widened or tree is None or (parent := tree.parents.get(community)) is None:
+        return frozenset({community})
+    return frozenset({community, *tree.children.get(parent, ())})
+
+
+def _tree(directory: CommunityDirectory | None) -> CommunityTree | None:
+    return directory.tree if directory is not None else None
+
+
 async def take_request(*, session: AsyncConnection, event: RequestReceivedV1, settings: DispatchSettings,
-                       index: TeamIndex | None = None) -> None:
-    """Starts following a request (once) and tries to offer it at once."""
+                       index: TeamIndex | None = None, directory: CommunityDirectory | None = None) -> None:
+    """Starts following a request (once) and tries to offer it at once.  One
+    that came without a community takes the one whose boundary holds it."""
     r = event.data
     request_id = str(r.request_id)
     if await store.get_request(session, request_id):
         return
+    community = r.community
+    if community is None and directory is not None:
+        community = directory.locate(r.location.lat, r.location.lon)
     now = utcnow()
     received_at = as_utc(r.received_at)  # the contract allows a naive time; the columns take aware ones
     sla_due_at = received_at + timedelta(minutes=settings.sla_minutes(r.urgency))
@@ -61,23 +95,25 @@ async def take_request(*, session: AsyncConnection, event: RequestReceivedV1, se
             id=request_id, reference=r.reference, category=r.category,
             needs_volunteer=r.needs_volunteer, urgency=r.urgency, urgency_rank=URGENCY_RANK[r.urgency],
             vulnerabilities=list(r.vulnerabilities), vulnerability_score=vulnerability_score(r.vulnerabilities),
-            people=r.people, source=r.source, community=r.community,
+            people=r.people, source=r.source, community=community,
             summary=r.description[:280], lat=r.location.lat, lon=r.location.lon,
             status="queued", sequence=1, received_at=received_at, updated_at=now, sla_due_at=sla_due_at,
         ),
     )
     await record_status(session, request_id=request_id, previous=None, status="queued", sequence=1,
-                        actor="intake", reason="received", at=now, expected_by=sla_due_at, community=r.community)
+                        actor="intake", reason="received", at=now, expected_by=sla_due_at, community=community)
     if not r.needs_volunteer:
         request = await _request(session, request_id, for_update=True)
         await move_request(session, request=request, status="escalated", actor=DISPATCH,
                            reason=f"category {r.category} is for coordinators, not teams")
         return
-    await offer_to_best_team(session=session, request_id=request_id, settings=settings, index=index)
+    await offer_to_best_team(session=session, request_id=request_id, settings=settings, index=index,
+                             directory=directory)
 
 
 async def offer_to_best_team(*, session: AsyncConnection, request_id: str, settings: DispatchSettings,
-                             index: TeamIndex | None = None, held: set[str] | None = None) -> bool:
+                             index: TeamIndex | None = None, held: set[str] | None = None,
+                             directory: CommunityDirectory | None = None) -> bool:
     """Offers a queued request to the best candidate with free capacity.  When
     there is none, widens the search once past the teams' areas; when still
     none, waits for capacity (if only capacity is missing) or escalates with
@@ -99,8 +135,9 @@ async def offer_to_best_team(*, session: AsyncConnection, request_id: str, setti
         return False
     tried = await store.teams_tried(session, request_id)
     held = set() if held is None else held
+    tree = _tree(directory)
     offered, excluded = await _offer_nearest(session, settings, request, index, widened=request.widened,
-                                             tried=tried, held=held)
+                                             tried=tried, held=held, tree=tree)
     if offered:
         return True
     if not request.widened:
@@ -111,14 +148,14 @@ async def offer_to_best_team(*, session: AsyncConnection, request_id: str, setti
             reason=f"no candidate in any team's area; search widened by {WIDEN_MARGIN_KM:g} km"))
         request = await _request(session, request_id)
         offered, excluded = await _offer_nearest(session, settings, request, index, widened=True, tried=tried,
-                                                 held=held)
+                                                 held=held, tree=tree)
         if offered:
             return True
     if index is not None and not any(e.reason == NO_CAPACITY for e in excluded):
         # About to escalate on what memory shortlisted, which may be up to a
         # reload behind (a team that just came on duty): the database decides.
         offered, excluded = await _offer_nearest(session, settings, request, None, widened=True, tried=tried,
-                                                 held=held)
+                                                 held=held, tree=tree)
         if offered:
             return True
     if any(e.reason == NO_CAPACITY for e in excluded):
@@ -139,7 +176,8 @@ async def offer_to_best_team(*, session: AsyncConnection, request_id: str, setti
 
 
 async def retry_escalated(*, session: AsyncConnection, request_id: str, settings: DispatchSettings,
-                          index: TeamIndex | None = None, held: set[str] | None = None) -> bool:
+                          index: TeamIndex | None = None, held: set[str] | None = None,
+                          directory: CommunityDirectory | None = None) -> bool:
     """Offers an escalated request to a team that can take it now (one came
     on duty, joined, grew its area, or freed a unit), as a queued one would
     be offered; if none can, it stays escalated as it is.  Coordinators were
@@ -150,7 +188,7 @@ async def retry_escalated(*, session: AsyncConnection, request_id: str, settings
     tried = await store.teams_tried(session, request_id)
     held = set() if held is None else held
     offered, excluded = await _offer_nearest(session, settings, request, index, widened=True, tried=tried,
-                                             held=held)
+                                             held=held, tree=_tree(directory))
     _hold_for_this_one(held, excluded, tried)
     return offered
 
@@ -167,7 +205,7 @@ async def waiting_request_ids(*, session: AsyncConnection, limit: int, with_esca
 
 
 async def assign_surge(*, session: AsyncConnection, request_ids: list[str], settings: DispatchSettings,
-                       index: TeamIndex | None = None) -> dict[str, Any]:
+                       index: TeamIndex | None = None, directory: CommunityDirectory | None = None) -> dict[str, Any]:
     """Surge mode: offers a backlog jointly (min-cost over capacity slots,
     tier by tier of urgency and vulnerability).  Requests it cannot place are
     left queued for one-by-one matching (which widens or escalates them).
@@ -180,14 +218,16 @@ async def assign_surge(*, session: AsyncConnection, request_ids: list[str], sett
     backlog: list[BacklogRequest] = []
     for request in locked:
         tried = frozenset(await store.teams_tried(session, request.id))
+        serving = serving_communities(request.community, _tree(directory), widened=False)
         if index is None:
             rows.update(await teams_near(session=session, lat=request.lat, lon=request.lon, widened=False))
         else:  # memory shortlists; the rows read below decide
             shortlist.update(t.id for t in index.near(request.lat, request.lon) if t.id not in tried
+                             and (serving is None or t.community in serving)
                              and exclusion_reason(t, request.lat, request.lon, request.category) is None)
         backlog.append(BacklogRequest(
             request.id, request.lat, request.lon, request.category, request.urgency,
-            request.vulnerability_score, tried))
+            request.vulnerability_score, tried, serving))
     if index is not None:
         rows = await current_rows(session=session, team_ids=sorted(shortlist))
     teams = [team_snapshot(t) for t in rows.values()]
@@ -273,15 +313,16 @@ async def _request(session: AsyncConnection, request_id: str, *, for_update: boo
 
 async def _offer_nearest(session: AsyncConnection, settings: DispatchSettings, request: Row[Any],
                          index: TeamIndex | None, *, widened: bool, tried: set[str],
-                         held: set[str]) -> tuple[bool, list[Exclusion]]:
+                         held: set[str], tree: CommunityTree | None) -> tuple[bool, list[Exclusion]]:
     """Offers the request to the best team that can take it; whether it did,
     and why the teams looked at were left out."""
     margin = WIDEN_MARGIN_KM if widened else 0.0
+    serving = serving_communities(request.community, tree, widened=widened)
     if index is None:
         rows = await teams_near(session=session, lat=request.lat, lon=request.lon, widened=widened)
         candidates, excluded = match_candidates(request.lat, request.lon, request.category,
                                                 [team_snapshot(t) for t in rows.values()], margin_km=margin,
-                                                tried=tried)
+                                                tried=tried, communities=serving)
         candidates = _hold_back(candidates, excluded, held)
         candidates = (await rank_by_travel_time(request=request, candidates=candidates, rows=rows, settings=settings))[0]
         return await _offer_first(session, settings, request, candidates, rows, widened=widened), excluded
@@ -289,13 +330,13 @@ async def _offer_nearest(session: AsyncConnection, settings: DispatchSettings, r
     # there); the shortlisted teams' current rows decide, ranked afresh.
     shortlist, excluded = match_candidates(request.lat, request.lon, request.category,
                                            index.near(request.lat, request.lon, widened),
-                                           margin_km=margin, tried=tried)
+                                           margin_km=margin, tried=tried, communities=serving)
     shortlist = _hold_back(shortlist, excluded, held)
     for batch in recheck_batches(shortlist):
         rows = await current_rows(session=session, team_ids=[c.team_id for c in batch])
         candidates, rechecked = match_candidates(request.lat, request.lon, request.category,
                                                  [team_snapshot(t) for t in rows.values()], margin_km=margin,
-                                                 tried=tried)
+                                                 tried=tried, communities=serving)
         excluded.extend(rechecked)
         candidates = (await rank_by_travel_time(request=request, candidates=candidates, rows=rows, settings=settings))[0]
         if await _offer_first(session, settings, request, candidates, rows, widened=widened):

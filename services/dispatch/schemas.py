@@ -81,7 +81,8 @@ class ExclusionOut(BaseModel):
     name: str
     community: str
     distance_km: float
-    reason: str = Field(description="outside_area | no_skill | inactive | off_duty | no_capacity | already_tried")
+    reason: str = Field(description="other_community | outside_area | no_skill | inactive | off_duty | no_capacity "
+                                    "| already_tried")
 
 
 class CandidatesOut(BaseModel):

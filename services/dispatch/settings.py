@@ -56,6 +56,15 @@ class DispatchSettings(ServiceSettings):
     routing_profile: str = Field("driving", pattern=r"^[a-z_-]{1,32}$")
     routing_timeout_seconds: float = Field(1.0, gt=0, le=10)
 
+    # Each replica's tree of communities (communities.py) is reloaded this often.
+    community_reload_seconds: float = Field(5.0, gt=0)
+
+    # Retention: this many days after a request finished (closed, cancelled,
+    # done), its summary, exact location and people's words are removed;
+    # category, community, times and outcome stay for the statistics.
+    personal_data_days: float = Field(90, gt=0, le=36500)
+    retention_sweep_seconds: float = Field(3600.0, gt=0)
+
     def offer_minutes(self, urgency: str) -> float:
         return getattr(self, f"offer_minutes_{urgency}")
 

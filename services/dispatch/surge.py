@@ -25,6 +25,7 @@ class BacklogRequest:
     urgency: str = "normal"
     vulnerability: int = 0
     tried: frozenset[str] = frozenset()  # teams that declined it or let an offer expire
+    communities: frozenset[str] | None = None  # the teams' communities that may serve it; None: any
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ def assign_backlog(requests: Sequence[BacklogRequest], teams: Sequence[TeamSnaps
 
 def _feasible(request: BacklogRequest, team: TeamSnapshot, margin_km: float) -> float | None:
     """The distance when `team` may take `request`, else None."""
+    if request.communities is not None and team.community not in request.communities:
+        return None
     if team.id not in request.tried and exclusion_reason(team, request.lat, request.lon, request.category,
                                                          margin_km) is None:
         return distance_km(request.lat, request.lon, team.lat, team.lon)

@@ -16,6 +16,7 @@ from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
 from shared.contracts import (
     AssignmentRepliedV1,
+    CommunityChangedV1,
     RequestCancelledV1,
     RequestFeedbackGivenV1,
     RequestReceivedV1,
@@ -44,6 +45,43 @@ def team_event(team_id: str | None = None, version: int = 1, *, lat: float = HER
                   categories=categories, area=area, capacity=capacity, on_duty=on_duty, status=status,
                   leader={"name": "Wang Wei", "phone": "+8613900139000"}),
     )
+
+
+# Wuhan's tree as volunteers publishes it: city > districts > communities.
+CITY, JIANGHAN, HONGSHAN = "wuhan", "wuhan-jianghan", "wuhan-hongshan"
+NEIGHBOUR, FAR_COMMUNITY = "wuhan-jianghan-02", "wuhan-hongshan-07"
+FAR = (30.5050, 114.4000)  # in hongshan-07, some 13 km from HERE
+TREE = {CITY: (None, "city"), JIANGHAN: (CITY, "district"), HONGSHAN: (CITY, "district"),
+        COMMUNITY: (JIANGHAN, "community"), NEIGHBOUR: (JIANGHAN, "community"), FAR_COMMUNITY: (HONGSHAN, "community")}
+
+
+def community_event(code: str, parent: str | None = None, level: str = "community", version: int = 1,
+                    boundary: dict | None = None) -> CommunityChangedV1:
+    return CommunityChangedV1(
+        source="heartline/volunteers", correlationid=code,
+        data=dict(code=code, version=version, level=level, parent=parent, name_zh=code, name_en=code,
+                  timezone="Asia/Shanghai", boundary=boundary, hotline=None, status="active",
+                  changed_at=datetime.now(UTC)),
+    )
+
+
+def square(lat: float, lon: float, half_km: float = 1.0) -> dict:
+    """A GeoJSON square of side 2 * half_km around the point."""
+    d_lat, d_lon = half_km / 111.2, half_km / (111.2 * 0.86)
+    ring = [[lon - d_lon, lat - d_lat], [lon + d_lon, lat - d_lat], [lon + d_lon, lat + d_lat],
+            [lon - d_lon, lat + d_lat], [lon - d_lon, lat - d_lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+async def publish_tree(dispatch: Dispatch, boundaries: dict[str, dict] | None = None) -> None:
+    """Publishes TREE (with `boundaries`) and waits until dispatch's tree has all of it."""
+    for code, (parent, level) in TREE.items():
+        await dispatch.publish(community_event(code, parent, level, boundary=(boundaries or {}).get(code)))
+
+    async def known() -> bool:
+        tree = dispatch.app.state.communities.tree
+        return all(tree.parents.get(code, "?") == parent for code, (parent, _) in TREE.items())
+    await eventually(known, what="the community tree in dispatch", timeout=15.0)
 
 
 def request_event(*, lat: float = 30.5950, lon: float = 114.3000, category: str = "medicine",

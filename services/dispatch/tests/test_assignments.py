@@ -11,11 +11,15 @@ from tests.support.waiting import eventually
 
 from .conftest import (
     COMMUNITY,
+    FAR_COMMUNITY,
+    JIANGHAN,
+    NEIGHBOUR,
     Dispatch,
     cancelled_event,
     coordinator_headers,
     feedback_event,
     open_tasks,
+    publish_tree,
     replied_event,
     request_event,
     team_event,
@@ -193,11 +197,12 @@ async def test_notes_and_scoping_to_a_coordinators_communities(dispatch: Dispatc
     coordinator = coordinator_headers(COMMUNITY)
     listed = await dispatch.client.get("/v1/requests", headers=coordinator)
     assert [r["id"] for r in listed.json()] == [str(mine.data.request_id)]
+    # Outside the caller's scope a request does not exist: 404, never a 403 that confirms it does.
     forbidden = await dispatch.client.get(f"/v1/requests/{theirs.data.request_id}", headers=coordinator)
-    assert forbidden.status_code == 403
+    assert forbidden.status_code == 404
     cancel = await dispatch.client.post(f"/v1/requests/{theirs.data.request_id}/cancel",
                                         json={"reason": "x"}, headers=coordinator)
-    assert cancel.status_code == 403
+    assert cancel.status_code == 404
     assert (await dispatch.request(str(theirs.data.request_id)))["status"] != "cancelled"
 
     note = await dispatch.client.post(f"/v1/requests/{mine.data.request_id}/notes",
@@ -218,3 +223,70 @@ async def test_notes_and_scoping_to_a_coordinators_communities(dispatch: Dispatc
                                            json={"reason": "moved to hospital"}, headers=coordinator)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert (await dispatch.sql("SELECT open_tasks FROM teams"))[0]["open_tasks"] == held_before - 1
+
+
+async def _a_request_and_teams_of_three_communities(dispatch: Dispatch) -> tuple[str, dict[str, str]]:
+    """A jianghan-01 request offered to its own team; teams of jianghan-02 and
+    hongshan-07 nearby (their bases set near it, as a ghost team's would be)."""
+    await publish_tree(dispatch)
+    teams = {COMMUNITY: str(uuid4()), NEIGHBOUR: str(uuid4()), FAR_COMMUNITY: str(uuid4())}
+    for i, (community, team) in enumerate(teams.items()):
+        await dispatch.publish(team_event(team, lat=30.5955 + 0.002 * i, lon=114.3005, community=community))
+        await dispatch.team_loaded(team)
+    request = request_event()
+    await dispatch.publish(request)
+    body = await dispatch.wait_status(str(request.data.request_id), "offered")
+    assert body["assignment"]["team_id"] == teams[COMMUNITY]
+    return str(request.data.request_id), teams
+
+
+async def test_manual_assign_refuses_a_team_of_another_community(dispatch: Dispatch) -> None:
+    request_id, teams = await _a_request_and_teams_of_three_communities(dispatch)
+    url = f"/v1/requests/{request_id}/assign"
+    # The issue's attack: the coordinator of jianghan-01 hands its request to a
+    # team of hongshan-07 (outside its scope: as if it did not exist).
+    outside = await dispatch.client.post(url, json={"team_id": teams[FAR_COMMUNITY], "reason": "closer"},
+                                         headers=coordinator_headers(COMMUNITY))
+    assert outside.status_code == 404
+    # Both communities in scope, but named one by one (no district): not the request's community.
+    both = coordinator_headers(COMMUNITY, FAR_COMMUNITY)
+    other = await dispatch.client.post(url, json={"team_id": teams[FAR_COMMUNITY], "reason": "closer",
+                                                  "override_capacity": True}, headers=both)
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "team_id"
+    # A community coordinator cannot reach its district's other community either.
+    sibling = await dispatch.client.post(url, json={"team_id": teams[NEIGHBOUR], "reason": "closer"},
+                                         headers=coordinator_headers(COMMUNITY))
+    assert sibling.status_code == 404
+    # An admin's scope holds the city both districts are in, as a city coordinator's would.
+    assert (await dispatch.client.post(url, json={"team_id": teams[FAR_COMMUNITY], "reason": "x"})).status_code == 200
+    body = await dispatch.request(request_id)
+    assert body["assignment"]["team_id"] == teams[FAR_COMMUNITY]
+
+
+async def test_a_district_coordinator_moves_a_request_to_a_neighbouring_communitys_team(dispatch: Dispatch) -> None:
+    request_id, teams = await _a_request_and_teams_of_three_communities(dispatch)
+    district = coordinator_headers(JIANGHAN)
+    moved = await dispatch.client.post(f"/v1/requests/{request_id}/assign",
+                                       json={"team_id": teams[NEIGHBOUR], "reason": "they know her"},
+                                       headers=district)
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert body["assignment"]["team_id"] == teams[NEIGHBOUR] and body["community"] == COMMUNITY
+    assert body["history"][-1]["actor"] == "coord-zhang"
+    assert body["history"][-1]["reason"] == "reassigned by coordinator: they know her"
+    far = await dispatch.client.post(f"/v1/requests/{request_id}/assign",
+                                     json={"team_id": teams[FAR_COMMUNITY], "reason": "x"}, headers=district)
+    assert far.status_code == 404
+    # The capacity override still needs a reason and is audited with who and why.
+    await dispatch.publish(team_event(teams[COMMUNITY], version=2, capacity=0))
+    await dispatch.team_loaded(teams[COMMUNITY], 2)
+    refused = await dispatch.client.post(f"/v1/requests/{request_id}/assign", headers=district,
+                                         json={"team_id": teams[COMMUNITY], "override_capacity": True})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "reason"
+    back = await dispatch.client.post(f"/v1/requests/{request_id}/assign", headers=district,
+                                      json={"team_id": teams[COMMUNITY], "reason": "her usual team",
+                                            "override_capacity": True})
+    assert back.status_code == 200, back.text
+    last = back.json()["history"][-1]
+    assert last["actor"] == "coord-zhang" and last["reason"].startswith("reassigned by coordinator: her usual team")
+    assert "capacity override" in last["reason"]

@@ -138,3 +138,17 @@ async def test_a_page_of_the_queue_costs_the_same_few_queries_whatever_its_size(
 async def _offered(dispatch: Dispatch, count: int) -> bool:
     response = await dispatch.client.get("/v1/requests", params={"status": "offered"})
     return int(response.headers["x-total-count"]) == count
+
+
+async def test_every_number_of_the_queue_is_bounded_a_422_naming_it_never_a_500(dispatch: Dispatch) -> None:
+    # schemathesis found a 500 for a huge min_age_minutes (a date before year 1).
+    for name, value in (("min_age_minutes", "1e12"), ("max_age_minutes", "99999999999"),
+                        ("min_age_minutes", "inf"), ("max_age_minutes", "nan"), ("min_age_minutes", "-1"),
+                        ("offset", "10000000000"), ("limit", "0"), ("limit", "501")):
+        answer = await dispatch.client.get("/v1/requests", params={name: value})
+        assert answer.status_code == 422, f"{name}={value}: {answer.status_code} {answer.text}"
+        assert answer.json()["errors"][0]["field"] == f"query.{name}"
+    oldest = await dispatch.client.get("/v1/requests", params={"min_age_minutes": 10 * 366 * 24 * 60})
+    assert oldest.status_code == 200 and oldest.json() == []
+    long_community = await dispatch.client.get("/v1/requests", params={"community": "x" * 65})
+    assert long_community.status_code == 422

@@ -1,6 +1,7 @@
 """Offering requests to teams: the nearest team whose area covers the
 request, polygons with holes, widening, escalation with its reason, an
-escalated request offered once a team can take it, and the queue's priority;
+escalated request offered once a team can take it, the queue's priority, and
+which communities' teams may serve a request (offers.serving_communities);
 on real PostgreSQL and NATS."""
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ from uuid import uuid4
 
 from tests.support.waiting import eventually
 
-from .conftest import Dispatch, request_event, team_event
+from .conftest import (
+    COMMUNITY,
+    FAR,
+    FAR_COMMUNITY,
+    NEIGHBOUR,
+    Dispatch,
+    publish_tree,
+    request_event,
+    team_event,
+)
 
 # A square around the request's location (30.5950, 114.3000) with a hole in its middle.
 SQUARE_WITH_HOLE = {
@@ -156,3 +166,50 @@ async def test_a_request_that_needs_no_volunteer_goes_to_coordinators(dispatch: 
     await dispatch.publish(request)
     body = await dispatch.wait_status(str(request.data.request_id), "escalated")
     assert "coordinators" in body["status_reason"]
+
+
+async def test_a_team_of_another_community_does_not_win_a_request_by_its_base(dispatch: Dispatch) -> None:
+    # The issue's attack: a team declared in jianghan-01 with its base in the
+    # middle of hongshan-07, 50 km of reach, every skill, capacity 1000.
+    await publish_tree(dispatch)
+    ghost, theirs = str(uuid4()), str(uuid4())
+    await dispatch.publish(team_event(ghost, lat=FAR[0], lon=FAR[1], radius_km=50, capacity=1000))
+    await dispatch.publish(team_event(theirs, lat=FAR[0] + 0.02, lon=FAR[1], community=FAR_COMMUNITY))
+    await dispatch.team_loaded(ghost), await dispatch.team_loaded(theirs)
+    request = request_event(lat=FAR[0], lon=FAR[1] + 0.001, community=FAR_COMMUNITY)
+    await dispatch.publish(request)
+    body = await dispatch.wait_status(str(request.data.request_id), "offered")
+    assert body["assignment"]["team_id"] == theirs and not body["widened"]
+    candidates = (await dispatch.client.get(f"/v1/requests/{request.data.request_id}/candidates")).json()
+    assert {e["team_id"]: e["reason"] for e in candidates["excluded"]}[ghost] == "other_community"
+
+    # With hongshan-07's own team busy, the request escalates rather than go to the ghost.
+    other = request_event(lat=FAR[0], lon=FAR[1] + 0.002, community=FAR_COMMUNITY, category="daily_necessities")
+    await dispatch.publish(team_event(theirs, version=2, lat=FAR[0] + 0.02, lon=FAR[1], community=FAR_COMMUNITY,
+                                      on_duty=False))
+    await dispatch.team_loaded(theirs, 2)
+    await dispatch.publish(other)
+    escalated = await dispatch.wait_status(str(other.data.request_id), "escalated")
+    assert escalated["assignment"] is None and escalated["widened"]
+
+
+async def test_widening_reaches_sibling_communities_only_once_their_parent_is_known(dispatch: Dispatch) -> None:
+    neighbours_team, unknown_team = str(uuid4()), str(uuid4())
+    # Teams of jianghan-02 and of a community nobody published, both next to a
+    # jianghan-01 request that has no team of its own.
+    await dispatch.publish(team_event(neighbours_team, community=NEIGHBOUR, lat=30.5960, lon=114.3010))
+    await dispatch.publish(team_event(unknown_team, community="wuhan-nowhere-99", lat=30.5951, lon=114.3001))
+    await dispatch.team_loaded(neighbours_team), await dispatch.team_loaded(unknown_team)
+    before = request_event()
+    await dispatch.publish(before)
+    # Before the read model knows jianghan-02 is a sibling: no team may take it.
+    escalated = await dispatch.wait_status(str(before.data.request_id), "escalated")
+    assert escalated["widened"] and escalated["assignment"] is None
+
+    await publish_tree(dispatch)
+    after = request_event()
+    await dispatch.publish(after)
+    body = await dispatch.wait_status(str(after.data.request_id), "offered")
+    # Widened to the sibling's team, never to the team of the unknown community (nearer).
+    assert body["widened"] and body["assignment"]["team_id"] == neighbours_team
+    assert body["community"] == COMMUNITY
