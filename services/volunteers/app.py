@@ -12,6 +12,7 @@ from shared.clock import utcnow
 from shared.runtime import Runtime
 
 from . import api, forms, handlers, loops
+from .doors import Doors
 from .models import outbox, processed_events
 from .settings import VolunteersSettings
 
@@ -26,6 +27,8 @@ def create_app(settings: VolunteersSettings | None = None,
     handlers.register(runtime, settings)
     loops.register(runtime, settings, clock)
     app = runtime.app("Heartline volunteers", body_limits={"/v1/import/": settings.max_import_bytes})
-    app.include_router(api.router(runtime, settings, clock))
-    app.include_router(forms.router(runtime, settings, clock))
+    # The form tokens' key: the token secret, or else the admin token (never sent to anyone).
+    doors = Doors(settings, runtime.token_secret or runtime.admin_token)
+    app.include_router(api.router(runtime, settings, clock, doors))
+    app.include_router(forms.router(runtime, settings, clock, doors))
     return app

@@ -5,9 +5,13 @@ and what it covers, with the same reading of the GeoJSON."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+import shapely
 from shapely.geometry import Point, Polygon, shape
+from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from shared.geo import distance_km
@@ -60,6 +64,52 @@ def polygon_problems(area: object) -> list[str]:
         if not shell.contains(Polygon(hole)):
             problems.append(f"hole {h} is not inside the shell")
     return problems
+
+
+def boundary_problems(boundary: object) -> list[str]:
+    """Why `boundary` is not an acceptable community boundary: a Polygon, or a
+    MultiPolygon whose every polygon passes the team-area rules."""
+    if isinstance(boundary, dict) and boundary.get("type") == "MultiPolygon":
+        parts = boundary.get("coordinates")
+        if not isinstance(parts, list) or not parts:
+            return ["coordinates must be a non-empty list of polygons"]
+        problems = [f"polygon {i}: {p}" for i, part in enumerate(parts)
+                    for p in polygon_problems({"type": "Polygon", "coordinates": part})]
+        if problems:
+            return problems
+        if not shape(boundary).is_valid:
+            return [f"the polygons overlap: {explain_validity(shape(boundary))}"]
+        return []
+    if not isinstance(boundary, dict) or boundary.get("type") != "Polygon":
+        return ['must be a GeoJSON object with "type": "Polygon" or "MultiPolygon"']
+    return polygon_problems(boundary)
+
+
+def _local_km(lat0: float, lon0: float) -> Any:
+    """A projection to km east/north of (lat0, lon0): good to metres over a city."""
+    scale = np.array([111.320 * math.cos(math.radians(lat0)), 110.574])
+    origin = np.array([lon0, lat0])
+
+    def project(geometry: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(geometry, lambda xy: (xy - origin) * scale)
+
+    return project
+
+
+def base_inside(boundary: dict[str, Any], lat: float, lon: float) -> bool:
+    """Whether the point lies inside the boundary (its edge counts)."""
+    return bool(shape(boundary).covers(Point(lon, lat)))
+
+
+def stays_near(boundary: dict[str, Any], base_lat: float, base_lon: float, radius_km: float,
+               area: dict[str, Any] | None, margin_km: float) -> bool:
+    """Whether the team's area (the polygon, else the radius circle) reaches
+    past the community's boundary by at most `margin_km`."""
+    project = _local_km(base_lat, base_lon)
+    fence: BaseGeometry = project(shape(boundary)).buffer(margin_km + 1e-6, quad_segs=32)
+    reach: BaseGeometry = (project(shape(area)) if area is not None
+                           else Point(0.0, 0.0).buffer(radius_km, quad_segs=32))
+    return bool(fence.covers(reach))
 
 
 def covers(base_lat: float, base_lon: float, radius_km: float, area: dict[str, Any] | None,

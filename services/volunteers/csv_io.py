@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,15 +16,17 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.http import FieldError, Principal, Problem
-from shared.phones import mask_phone
+from shared.scope import visible_communities
 
 from . import store
+from .communities import scope_tree
 from .members import enrol_member
 from .schemas import IntervalIn, MemberIn, TeamIn, WeeklyShiftIn
 from .settings import VolunteersSettings
-from .teams import create_team, existing_team, refresh_team
+from .teams import check_placement, checked_chat_url, create_team, existing_team, in_scope, refresh_team
 
 MAX_ROWS = 5000
+MAX_EXPORT_TEAMS = 100_000
 
 TEAM_COLUMNS = ("name", "community", "lat", "lon", "radius_km", "skills", "capacity", "leader_name",
                 "leader_phone", "chat_url", "timezone", "status")
@@ -134,8 +137,21 @@ def write(kind: str, rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS[kind], extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: defused("" if v is None else v) for k, v in row.items()})
     return out.getvalue()
+
+
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defused(value: Any) -> Any:
+    """A cell a spreadsheet would run as a formula gets a leading single quote
+    (OWASP's CSV injection advice); plain numbers (an E.164 phone, -3.5) run
+    nothing and are written as they are, so an export imports back."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 # --- the use cases --------------------------------------------------------------
@@ -155,9 +171,16 @@ async def import_csv(*, session: AsyncConnection, principal: Principal, kind: st
     phones: dict[str, int] = {}
     for number, raw, model in parsed.rows:
         community = raw.get("community") or ""
-        if not principal.may_act_for(community):
+        if not await in_scope(session, principal, community):
             errors.append(RowError(number, "community", f"you do not coordinate community {community!r}"))
             continue
+        if isinstance(model, TeamIn):
+            try:
+                await check_placement(session, settings, community=community, lat=model.location.lat,
+                                      lon=model.location.lon, radius_km=model.radius_km, area=model.area)
+                checked_chat_url(model.chat_url, settings)
+            except Problem as problem:
+                errors.extend(RowError(number, e.field, e.reason) for e in problem.errors)
         if kind in ("members", "shifts"):
             key = (community, raw.get("team") or "")
             if key not in teams_by_name:
@@ -200,20 +223,21 @@ async def import_csv(*, session: AsyncConnection, principal: Principal, kind: st
 
 
 async def export_csv(*, session: AsyncConnection, principal: Principal, kind: str, community: str | None) -> str:
-    """Live teams, their members or their shifts in the import's columns; phones
-    masked outside the caller's communities."""
+    """Live teams of the caller's scope, their members or their shifts in the
+    import's columns (chat URLs are write-only: left empty); every cell defused."""
     rows: list[dict[str, Any]] = []
-    for team in await store.list_teams(session, community, 100_000, 0):
+    visible = visible_communities(principal, await scope_tree(session))
+    found, _ = await store.list_teams(session, visible, community, MAX_EXPORT_TEAMS, 0)
+    for team in found:
         if kind == "teams":
             rows.append(dict(name=team.name, community=team.community, lat=team.lat, lon=team.lon,
                              radius_km=team.radius_km, skills=" ".join(team.skills), capacity=team.capacity,
                              leader_name=team.leader_name, leader_phone=team.leader_phone,
-                             chat_url=team.chat_url, timezone=team.timezone, status=team.status))
+                             chat_url=None, timezone=team.timezone, status=team.status))
         elif kind == "members":
-            trusted = principal.may_act_for(team.community)
             for m in await store.team_members(session, team.id):
                 rows.append(dict(community=team.community, team=team.name, name=m.name,
-                                 phone=m.phone if trusted else mask_phone(m.phone), skills=" ".join(m.skills),
+                                 phone=m.phone, skills=" ".join(m.skills),
                                  duty=m.duty, group=m.shift_group, active=str(m.active).lower(), locale=m.locale))
         else:
             document = team.schedule or {}

@@ -1,6 +1,13 @@
 """Volunteers' bus doors: thin, each one transaction with an idempotent claim."""
 
-from shared.contracts import MemberCheckinMissingV1, RequestReceivedV1, RequestStatusChangedV1, TeamChangedV1
+from shared.contracts import (
+    CommunityChangedV1,
+    CoordinatorTokenRevokedV1,
+    MemberCheckinMissingV1,
+    RequestReceivedV1,
+    RequestStatusChangedV1,
+    TeamChangedV1,
+)
 from shared.runtime import Runtime
 
 from . import ledger
@@ -33,3 +40,7 @@ def register(runtime: Runtime, settings: VolunteersSettings) -> None:
                   "including effective capacity and on-duty after shifts and health).")
     bus.publisher(MemberCheckinMissingV1, "A member has not done today's health check-in "
                   "by the reminder time (once per member per day).")
+    bus.publisher(CommunityChangedV1, "A community, district or city was created or changed (whole current "
+                  "state: parent, names, time zone, boundary, hotline, status).")
+    bus.publisher(CoordinatorTokenRevokedV1, "A coordinator token was revoked before its expiry (signed out, "
+                  "refreshed, or withdrawn by an admin); every service refuses it from then on.")

@@ -25,10 +25,10 @@ from shared.http import Principal
 
 from . import shifts, store
 from .duty import is_fit, member_on_shift
-from .members import find_member
+from .members import visible_member
 from .models import SOURCE
 from .settings import VolunteersSettings
-from .teams import existing_team, require_community, schedule_of, zone_of
+from .teams import in_scope, schedule_of, zone_of
 
 
 async def record_request_facts(*, session: AsyncConnection, event: RequestReceivedV1) -> None:
@@ -81,9 +81,7 @@ async def award_completion(*, session: AsyncConnection, event: RequestStatusChan
 async def adjust_points(*, session: AsyncConnection, principal: Principal, member_id: str, points: int,
                         reason: str, now: datetime) -> dict[str, Any]:
     """A coordinator of the member's community adds or takes away points, with a reason; the entry."""
-    member = await find_member(session, member_id)
-    team = await existing_team(session, member.team_id)
-    require_community(principal, team.community)
+    member, team = await visible_member(session, principal, member_id)
     entry = dict(id=str(uuid4()), member_id=member.id, team_id=team.id, community=team.community,
                  points=points, reason=f"adjustment: {reason}", source_key=f"adjustment:{uuid4()}",
                  created_by=principal.subject, created_at=now)
@@ -91,15 +89,18 @@ async def adjust_points(*, session: AsyncConnection, principal: Principal, membe
     return entry
 
 
-async def points_of(*, session: AsyncConnection, member_id: str) -> dict[str, Any]:
-    """A member's total and every ledger entry behind it, oldest first."""
-    await find_member(session, member_id)
+async def points_of(*, session: AsyncConnection, principal: Principal, member_id: str) -> dict[str, Any]:
+    """A member's total and every ledger entry behind it, oldest first (404 outside the caller's scope)."""
+    await visible_member(session, principal, member_id)
     entries = [dict(r._mapping) for r in await store.ledger_of(session, member_id)]
     return {"member_id": member_id, "total": sum(e["points"] for e in entries), "entries": entries}
 
 
-async def leaderboard(*, session: AsyncConnection, community: str, limit: int) -> list[dict[str, Any]]:
-    """The community's members ranked by points earned there (ties by name)."""
+async def leaderboard(*, session: AsyncConnection, principal: Principal, community: str,
+                      limit: int) -> list[dict[str, Any]]:
+    """The community's members ranked by points earned there (ties by name); empty outside the caller's scope."""
+    if not await in_scope(session, principal, community):
+        return []
     rows = await store.leaderboard(session, community, limit)
     return [{"rank": i, "member_id": r.id, "name": r.name, "team_id": r.team_id, "points": int(r.points)}
             for i, r in enumerate(rows, start=1)]

@@ -1,5 +1,5 @@
-"""Volunteers' timed loops: the shift-boundary publisher and the missing
-check-in reporter, with the use case each pass runs.  Each pass is one
+"""Volunteers' timed loops: the shift-boundary publisher, the missing
+check-in reporter and the retention of personal data, with the use case each pass runs.  Each pass is one
 transaction (the door); state lives in the database, so a restart misses nothing."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,6 +59,18 @@ async def report_missing_checkins(*, session: AsyncConnection, settings: Volunte
     return reported
 
 
+async def forget_personal_data(*, session: AsyncConnection, settings: VolunteersSettings, now: datetime) -> int:
+    """Retention: `personal_data_days` after a registration is decided (or left
+    pending), its name, phone and availability go; health check-ins older than
+    that go; spent form-token nonces go once expired.  What statistics need
+    (community, skills, status, times) stays.  Returns how many records changed."""
+    cutoff = now - timedelta(days=settings.personal_data_days)
+    erased = await store.erase_old_registrations(session, cutoff)
+    erased += await store.delete_old_checkins(session, cutoff.date())
+    await store.prune_form_nonces(session, now)
+    return erased
+
+
 def register(runtime: Runtime, settings: VolunteersSettings, clock: Callable[[], datetime]) -> None:
     async def shift_boundaries() -> None:
         """Publishes each team whose scheduled change has come; a change that
@@ -80,5 +92,15 @@ def register(runtime: Runtime, settings: VolunteersSettings, clock: Callable[[],
                 log.info("reported %d missing check-ins", reported)
             await asyncio.sleep(settings.duty_poll_seconds)
 
+    async def retention() -> None:
+        """Forgets personal data past its retention period."""
+        while True:
+            async with runtime.db.transaction() as session:
+                erased = await forget_personal_data(session=session, settings=settings, now=clock())
+            if erased:
+                log.info("retention: %d records cleared of personal data", erased)
+            await asyncio.sleep(settings.retention_poll_seconds)
+
     runtime.background(shift_boundaries)
+    runtime.background(retention)
     runtime.background(missing_checkins)

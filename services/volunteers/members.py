@@ -18,7 +18,7 @@ from . import shifts, store
 from .duty import is_fit
 from .schemas import CheckinOut, CheckinStatus, MemberIn, MemberOut, MemberPatch, MoveOut
 from .settings import VolunteersSettings
-from .teams import existing_team, live_team, refresh_team, require_community, team_for_change, zone_of
+from .teams import existing_team, in_scope, live_team, refresh_team, team_for_change, zone_of
 
 
 def _phone_taken(phone: str) -> Problem:
@@ -32,6 +32,16 @@ async def find_member(session: AsyncConnection, member_id: str, *, for_update: b
     if member is None:
         raise not_found(f"member {member_id}")
     return member
+
+
+async def visible_member(session: AsyncConnection, principal: Principal, member_id: str, *,
+                         for_update: bool = False) -> tuple[Row[Any], Row[Any]]:
+    """The member and their team, if the team's community is in the caller's scope; else 404."""
+    member = await find_member(session, member_id, for_update=for_update)
+    team = await existing_team(session, member.team_id)
+    if not await in_scope(session, principal, team.community):
+        raise not_found(f"member {member_id}")
+    return member, team
 
 
 async def enrol_member(*, session: AsyncConnection, principal: Principal, team_id: str, body: MemberIn,
@@ -66,8 +76,8 @@ async def add_member(*, session: AsyncConnection, principal: Principal, team_id:
 
 async def list_members(*, session: AsyncConnection, principal: Principal, team_id: str,
                        settings: VolunteersSettings, now: datetime) -> list[MemberOut]:
-    """The live team's members with their latest check-in (phones masked outside the caller's communities)."""
-    team = await live_team(session, team_id)
+    """The live team's members with their latest check-in (404 outside the caller's scope)."""
+    team = await live_team(session, principal, team_id)
     rows = await store.team_members(session, team.id)
     latest = await store.latest_checkins(session, [m.id for m in rows])
     return [_member_out(principal, m, team, latest.get(m.id), settings, now) for m in rows]
@@ -75,16 +85,15 @@ async def list_members(*, session: AsyncConnection, principal: Principal, team_i
 
 async def get_member(*, session: AsyncConnection, principal: Principal, member_id: str,
                      settings: VolunteersSettings, now: datetime) -> MemberOut:
-    """One member with their latest check-in (phone masked outside the caller's communities)."""
-    member = await find_member(session, member_id)
-    team = await existing_team(session, member.team_id)
+    """One member with their latest check-in (404 outside the caller's scope)."""
+    member, team = await visible_member(session, principal, member_id)
     return await _member_view(session, principal, member, team, settings, now)
 
 
 async def update_member(*, session: AsyncConnection, principal: Principal, member_id: str, patch: MemberPatch,
                         settings: VolunteersSettings, now: datetime) -> MemberOut:
     """Changes the fields the patch names (duty and group may be null); the team's duty follows."""
-    member = await find_member(session, member_id, for_update=True)
+    member, _ = await visible_member(session, principal, member_id, for_update=True)
     team = await team_for_change(session, principal, member.team_id)
     values: dict[str, Any] = {}
     for key in patch.model_fields_set:
@@ -108,7 +117,7 @@ async def move_member(*, session: AsyncConnection, principal: Principal, member_
                       reason: str | None, settings: VolunteersSettings, now: datetime) -> MemberOut:
     """Moves a member to another team (one team at a time); the move is recorded
     and both teams' state is republished if it changed."""
-    member = await find_member(session, member_id, for_update=True)
+    member, _ = await visible_member(session, principal, member_id, for_update=True)
     source = await team_for_change(session, principal, member.team_id)
     target = await team_for_change(session, principal, to_team_id)
     if target.id == source.id:
@@ -122,9 +131,9 @@ async def move_member(*, session: AsyncConnection, principal: Principal, member_
     return await _member_view(session, principal, await find_member(session, member.id), target, settings, now)
 
 
-async def member_moves(*, session: AsyncConnection, member_id: str) -> list[MoveOut]:
+async def member_moves(*, session: AsyncConnection, principal: Principal, member_id: str) -> list[MoveOut]:
     """Every team the member joined or moved to, oldest first."""
-    await find_member(session, member_id)
+    await visible_member(session, principal, member_id)
     return [MoveOut(**row._mapping) for row in await store.member_moves_of(session, member_id)]
 
 
@@ -136,7 +145,7 @@ async def _member_view(session: AsyncConnection, principal: Principal, member: R
 
 def _member_out(principal: Principal, member: Row[Any], team: Row[Any], checkin: Row[Any] | None,
                 settings: VolunteersSettings, now: datetime) -> MemberOut:
-    trusted = principal.may_act_for(team.community)
+    trusted = True  # a member is only shown to callers whose scope covers the team (or to an admin)
     today = shifts.local_day(zone_of(team), now)
     return MemberOut(
         id=member.id,
@@ -177,9 +186,7 @@ async def check_in(*, session: AsyncConnection, member: Row[Any], status: Checki
 async def check_in_by_coordinator(*, session: AsyncConnection, principal: Principal, member_id: str,
                                   status: CheckinStatus, settings: VolunteersSettings, now: datetime) -> CheckinOut:
     """A coordinator of the member's community records the member's check-in for them."""
-    member = await find_member(session, member_id)
-    team = await existing_team(session, member.team_id)
-    require_community(principal, team.community)
+    member, _ = await visible_member(session, principal, member_id)
     return await check_in(session=session, member=member, status=status, channel="api", settings=settings, now=now)
 
 

@@ -164,6 +164,43 @@ points_ledger = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# Communities, districts and cities: volunteers owns them and publishes each change.
+communities = Table(
+    "communities",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("level", String(10), nullable=False),  # city | district | community
+    Column("parent", String(64), nullable=True, index=True),
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("boundary", JSON, nullable=True),  # GeoJSON Polygon or MultiPolygon
+    Column("hotline", String(20), nullable=True),
+    Column("status", String(10), nullable=False),  # active | retired
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Every coordinator token issued, so that one (or all of a coordinator's) can be revoked.
+coordinator_tokens = Table(
+    "coordinator_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("coordinator_id", String(36), nullable=False, index=True),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+# Nonces of public-form tokens already spent (kept until the token would expire).
+used_form_tokens = Table(
+    "used_form_tokens",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
 # The `source` of every event volunteers records in its outbox.
 SOURCE = "heartline/volunteers"
 outbox = outbox_table(metadata)

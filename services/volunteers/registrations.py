@@ -11,47 +11,42 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.http import FieldError, Principal, Problem, not_found
+from shared.scope import visible_communities
 
 from . import store
+from .communities import scope_tree
 from .members import enrol_member
 from .schemas import ApproveIn, MemberIn, RegistrationIn
 from .settings import VolunteersSettings
-from .teams import refresh_team, require_community, team_for_change
-
-
-def _already_registered(existing_id: str | None, what: str) -> Problem:
-    extra: dict[str, Any] = {"registration_id": existing_id} if existing_id else {}
-    return Problem(409, "Already registered", f"this phone number {what}",
-                   [FieldError("phone", what)], **extra)
+from .teams import in_scope, refresh_team, team_for_change
 
 
 async def register(*, session: AsyncConnection, body: RegistrationIn, now: datetime) -> dict[str, Any]:
     """A public registration, pending until a coordinator decides.  One phone
-    registers once: a second try while the first is pending or approved, or by
-    someone already a member, is a 409 (after a rejection one may try again)."""
-    if await store.member_by_phone(session, body.phone):
-        raise _already_registered(None, "already belongs to a team member")
-    existing = await store.open_registration_by_phone(session, body.phone)
-    if existing is not None:
-        raise _already_registered(existing.id, f"already has a {existing.status} registration")
-    registration_id = str(uuid4())
-    values = dict(id=registration_id, name=body.name, phone=body.phone, skills=body.skills,
-                  community=body.community, availability=body.availability, status="pending",
-                  created_at=now)
-    if not await store.insert_registration(session, values):
-        raise _already_registered(None, "already has a registration")
-    return await _registration_view(session, registration_id)
+    registers once (after a rejection one may try again); a phone already
+    registered, or already a member's, gets exactly the answer a new one gets
+    and nothing is written: the door does not tell who is registered."""
+    place = await store.get_community(session, body.community)
+    if place is None or place.status != "active" or place.level != "community":
+        raise Problem(422, "Invalid request", f"there is no community {body.community!r} taking volunteers",
+                      [FieldError("community", "no such community")])
+    known = (await store.member_by_phone(session, body.phone)
+             or await store.open_registration_by_phone(session, body.phone))
+    if not known:
+        # The partial unique index settles two registrations racing each other.
+        await store.insert_registration(session, dict(
+            id=str(uuid4()), name=body.name, phone=body.phone, skills=body.skills, community=body.community,
+            availability=body.availability, status="pending", created_at=now))
+    return {"status": "received", "community": body.community,
+            "detail": "thank you: a coordinator of the community will contact you"}
 
 
 async def list_registrations(*, session: AsyncConnection, principal: Principal, community: str | None,
                              status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
     """Registrations of one community the caller coordinates, or of all theirs; oldest first."""
-    scope: frozenset[str] | None
+    scope = visible_communities(principal, await scope_tree(session))
     if community is not None:
-        require_community(principal, community)
-        scope = frozenset({community})
-    else:
-        scope = None if principal.is_admin else principal.communities
+        scope = frozenset({community}) & scope if scope is not None else frozenset({community})
     rows = await store.list_registrations(session, scope, status, limit, offset)
     return [dict(r._mapping) for r in rows]
 
@@ -82,9 +77,8 @@ async def reject_registration(*, session: AsyncConnection, principal: Principal,
 
 async def _pending_registration(session: AsyncConnection, principal: Principal, registration_id: str) -> Row[Any]:
     registration = await store.get_registration(session, registration_id, for_update=True)
-    if registration is None:
+    if registration is None or not await in_scope(session, principal, registration.community):
         raise not_found(f"registration {registration_id}")
-    require_community(principal, registration.community)
     if registration.status != "pending":
         raise Problem(409, "Conflict", f"the registration is already {registration.status}")
     return registration

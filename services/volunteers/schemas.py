@@ -25,7 +25,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _optional_phone(phone: str | None) -> str | None:
+def optional_phone(phone: str | None) -> str | None:
     return None if phone is None else parse_phone(phone)
 
 
@@ -36,7 +36,7 @@ def _known_skills(skills: list[str]) -> list[str]:
     return sorted(set(skills))
 
 
-def _zone(name: str) -> str:
+def zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -125,7 +125,7 @@ class TeamIn(Strict):
     area: dict | None = Field(None, description="GeoJSON Polygon (holes allowed); replaces the radius circle")
     skills: list[str] = Field(min_length=1)
     capacity: int = Field(ge=0, le=1000, description="Nominal: open tasks at once at full strength")
-    chat_url: str | None = Field(None, max_length=500, description="Any apprise URL")
+    chat_url: str | None = Field(None, max_length=500, description="One apprise URL of a team chat; write-only")
     leader: LeaderIn
     status: Literal["active", "paused"] = "active"
     timezone: str | None = Field(None, description="IANA zone of the community; default from settings")
@@ -137,7 +137,7 @@ class TeamIn(Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, name: str | None) -> str | None:
-        return None if name is None else _zone(name)
+        return None if name is None else zone(name)
 
 
 class TeamPatch(Strict):
@@ -162,7 +162,7 @@ class TeamPatch(Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, name: str | None) -> str | None:
-        return None if name is None else _zone(name)
+        return None if name is None else zone(name)
 
 
 class LeaderOut(BaseModel):
@@ -186,7 +186,7 @@ class TeamOut(BaseModel):
     next_change_at: datetime | None
     timezone: str
     status: str
-    chat_url: str | None
+    has_chat: bool = Field(description="Whether a chat URL is set (the URL itself is write-only)")
     leader: LeaderOut
     created_at: datetime
     updated_at: datetime
@@ -227,7 +227,7 @@ class MemberPatch(Strict):
     def _skills(cls, skills: list[str] | None) -> list[str] | None:
         return None if skills is None else _known_skills(skills)
 
-    _phone = field_validator("phone")(_optional_phone)
+    _phone = field_validator("phone")(optional_phone)
 
 
 class CheckinOut(BaseModel):
@@ -271,38 +271,6 @@ class MoveOut(BaseModel):
 
 class CheckinIn(Strict):
     status: CheckinStatus
-
-
-# --- coordinators -------------------------------------------------------------
-
-
-class CoordinatorIn(Strict):
-    name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(None, max_length=30)
-    role: Literal["admin", "coordinator"] = "coordinator"
-    communities: list[str] = Field(default_factory=list, max_length=500)
-
-    _phone = field_validator("phone")(_optional_phone)
-
-    @model_validator(mode="after")
-    def _scoped(self) -> CoordinatorIn:
-        if self.role == "coordinator" and not self.communities:
-            raise ValueError("a coordinator needs at least one community")
-        return self
-
-
-class CoordinatorOut(BaseModel):
-    id: UUID
-    name: str
-    phone: str | None
-    role: str
-    communities: list[str]
-    created_at: datetime
-
-
-class CoordinatorTokenOut(CoordinatorOut):
-    token: str
-    token_expires_in_days: int
 
 
 # --- points -------------------------------------------------------------------
@@ -358,6 +326,26 @@ class RegistrationIn(Strict):
 
     _skills = field_validator("skills")(_known_skills)
     _phone = field_validator("phone")(parse_phone)
+
+
+class FormProof(Strict):
+    form_token: str = Field(max_length=512, description="From GET /v1/form-token?form=registration")
+    pow: str = Field(max_length=32, description="The proof of work for form_token (see /static/pow.js)")
+
+
+class RegistrationDoorIn(RegistrationIn, FormProof):
+    """A public registration with its form token and proof of work."""
+
+
+class RegistrationReceivedOut(BaseModel):
+    status: Literal["received"]
+    community: str
+    detail: str
+
+
+class FormTokenOut(BaseModel):
+    token: str
+    bits: int
 
 
 class RegistrationOut(BaseModel):

@@ -31,7 +31,19 @@ class VolunteersSettings(ServiceSettings):
         time(10, 0), description="Local time of day after which a missing check-in is reported."
     )
     max_import_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest CSV import; bigger gets 413.")
-    coordinator_token_days: int = Field(30, ge=1, le=366, description="Lifetime of an issued coordinator token.")
+    coordinator_token_hours: int = Field(8, ge=1, le=24 * 7, description="Lifetime of an issued coordinator token.")
+    area_margin_km: float = Field(
+        2.0, ge=0, le=50, description="How far a team's area may reach past its community's boundary."
+    )
+    form_pow_bits: int = Field(16, ge=0, le=28, description="Proof-of-work difficulty of the public forms.")
+    form_token_seconds: int = Field(1800, ge=60, le=86400, description="How long a public form token lives.")
+    form_rate_per_minute: int = Field(
+        10, ge=1, description="Public form submissions per client address per minute."
+    )
+    personal_data_days: int = Field(
+        90, ge=1, description="Days after a registration is decided (or a check-in made) that its personal data is kept."
+    )
+    retention_poll_seconds: float = Field(3600.0, gt=0, description="How often the retention job runs.")
     points_rules: PointsRules = Field(
         default_factory=PointsRules,
         description='JSON: {"default_points", "category_points": {category: n}, "urgency_multiplier": {urgency: x}}.',

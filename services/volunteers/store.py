@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +15,8 @@ from shared.db import insert_for
 from .models import (
     checkin_reminders,
     checkins,
+    communities,
+    coordinator_tokens,
     coordinators,
     member_moves,
     members,
@@ -22,6 +24,7 @@ from .models import (
     registrations,
     request_facts,
     teams,
+    used_form_tokens,
 )
 
 
@@ -34,6 +37,53 @@ async def _insert_unless_taken(session: AsyncConnection, table: Table, values: d
     except IntegrityError:
         return False
     return True
+
+
+# --- communities --------------------------------------------------------------
+
+
+async def get_community(session: AsyncConnection, code: str, *, for_update: bool = False) -> Row[Any] | None:
+    query = select(communities).where(communities.c.code == code)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def communities_by_code(session: AsyncConnection, codes: list[str]) -> dict[str, Row[Any]]:
+    if not codes:
+        return {}
+    query = select(communities).where(communities.c.code.in_(sorted(set(codes))))
+    return {row.code: row for row in (await session.execute(query)).all()}
+
+
+async def list_communities(session: AsyncConnection, level: str | None, parent: str | None,
+                           limit: int, offset: int) -> tuple[list[Row[Any]], int]:
+    query = select(communities)
+    if level:
+        query = query.where(communities.c.level == level)
+    if parent:
+        query = query.where(communities.c.parent == parent)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (await session.execute(query.order_by(communities.c.code).limit(limit).offset(offset))).all()
+    return list(rows), int(total)
+
+
+async def community_parents(session: AsyncConnection) -> dict[str, str | None]:
+    """Every community's parent link: what scopes are read against."""
+    rows = (await session.execute(select(communities.c.code, communities.c.parent))).all()
+    return {row.code: row.parent for row in rows}
+
+
+async def children_of(session: AsyncConnection, code: str) -> list[Row[Any]]:
+    return list((await session.execute(select(communities).where(communities.c.parent == code))).all())
+
+
+async def insert_community(session: AsyncConnection, values: dict[str, Any]) -> None:
+    await session.execute(communities.insert().values(**values))
+
+
+async def update_community(session: AsyncConnection, code: str, values: dict[str, Any]) -> None:
+    await session.execute(update(communities).where(communities.c.code == code).values(**values))
 
 
 # --- teams --------------------------------------------------------------------
@@ -50,11 +100,17 @@ async def get_team(session: AsyncConnection, team_id: str, *, for_update: bool =
     return (await session.execute(query)).first()
 
 
-async def list_teams(session: AsyncConnection, community: str | None, limit: int, offset: int) -> list[Row[Any]]:
-    query = select(teams).where(teams.c.status != "deleted").order_by(teams.c.created_at, teams.c.id)
+async def list_teams(session: AsyncConnection, visible: frozenset[str] | None, community: str | None,
+                     limit: int, offset: int) -> tuple[list[Row[Any]], int]:
+    """A page of live teams within `visible` (None: all), and how many there are."""
+    query = select(teams).where(teams.c.status != "deleted")
+    if visible is not None:
+        query = query.where(teams.c.community.in_(sorted(visible)))
     if community:
         query = query.where(teams.c.community == community)
-    return list((await session.execute(query.limit(limit).offset(offset))).all())
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (await session.execute(query.order_by(teams.c.created_at, teams.c.id).limit(limit).offset(offset))).all()
+    return list(rows), int(total)
 
 
 async def team_by_name(session: AsyncConnection, community: str, name: str) -> Row[Any] | None:
@@ -199,6 +255,43 @@ async def list_coordinators(session: AsyncConnection) -> list[Row[Any]]:
     return list((await session.execute(select(coordinators).order_by(coordinators.c.created_at))).all())
 
 
+async def insert_coordinator_token(session: AsyncConnection, values: dict[str, Any]) -> None:
+    await session.execute(coordinator_tokens.insert().values(**values))
+
+
+async def live_coordinator_tokens(session: AsyncConnection, coordinator_id: str, now: datetime) -> list[Row[Any]]:
+    query = select(coordinator_tokens).where(coordinator_tokens.c.coordinator_id == coordinator_id,
+                                             coordinator_tokens.c.expires_at > now,
+                                             coordinator_tokens.c.revoked_at.is_(None))
+    return list((await session.execute(query)).all())
+
+
+async def revoke_coordinator_token(session: AsyncConnection, jti: str, coordinator_id: str, expires_at: datetime,
+                                   now: datetime) -> None:
+    """Marks the token revoked (recording it if it was issued before tokens were recorded)."""
+    statement = insert_for(session, coordinator_tokens).values(
+        jti=jti, coordinator_id=coordinator_id, issued_at=now, expires_at=expires_at, revoked_at=now)
+    await session.execute(statement.on_conflict_do_update(index_elements=["jti"], set_={"revoked_at": now}))
+
+
+# --- public form tokens -------------------------------------------------------
+
+
+async def claim_form_nonce(session: AsyncConnection, nonce: str, expires_at: datetime) -> bool:
+    """True the first time a form token's nonce is spent (across replicas)."""
+    result = await session.execute(
+        insert_for(session, used_form_tokens).values(nonce=nonce, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=["nonce"])
+    )
+    return result.rowcount == 1
+
+
+async def prune_form_nonces(session: AsyncConnection, now: datetime) -> int:
+    """Forgets the nonces of tokens that have expired anyway."""
+    result = await session.execute(delete(used_form_tokens).where(used_form_tokens.c.expires_at < now))
+    return int(result.rowcount or 0)
+
+
 # --- registrations ------------------------------------------------------------
 
 
@@ -232,6 +325,33 @@ async def list_registrations(session: AsyncConnection, communities: frozenset[st
 
 async def update_registration(session: AsyncConnection, registration_id: str, values: dict[str, Any]) -> None:
     await session.execute(update(registrations).where(registrations.c.id == registration_id).values(**values))
+
+
+# --- retention ----------------------------------------------------------------
+
+
+async def erase_old_registrations(session: AsyncConnection, cutoff: datetime) -> int:
+    """Removes the name, phone, availability and reason of registrations decided
+    before `cutoff` (and of pending ones older than it, which expire); keeps the
+    community, skills, status and times for the statistics."""
+    old = or_(registrations.c.decided_at < cutoff,
+              and_(registrations.c.status == "pending", registrations.c.created_at < cutoff))
+    erased = and_(registrations.c.name == "", registrations.c.availability.is_(None))
+    rows = (await session.execute(select(registrations.c.id, registrations.c.status)
+                                  .where(old, ~erased).limit(1000))).all()
+    for row in rows:
+        # A placeholder, not "": the open-phone unique index must still hold.
+        await session.execute(update(registrations).where(registrations.c.id == row.id).values(
+            name="", phone=f"erased:{row.id[:12]}", availability=None, reason=None,
+            status="expired" if row.status == "pending" else row.status))
+    return len(rows)
+
+
+async def delete_old_checkins(session: AsyncConnection, before: date) -> int:
+    """Health check-ins (and their reminders) of days before `before`."""
+    result = await session.execute(delete(checkins).where(checkins.c.day < before))
+    await session.execute(delete(checkin_reminders).where(checkin_reminders.c.day < before))
+    return int(result.rowcount or 0)
 
 
 # --- points -------------------------------------------------------------------

@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.contracts import TeamChangedV1
 from shared.http import FieldError, Principal, Problem, not_found
+from shared.outbound import UnsafeUrl, check_chat_url
 from shared.outbox import record_event
+from shared.scope import covers, visible_communities
 
-from . import shifts, store
+from . import areas, shifts, store
+from .communities import scope_tree
 from .duty import Duty, MemberState, is_fit, team_duty
 from .models import SOURCE, outbox
 from .schemas import DutyOut, ScheduleIn, ScheduleOut, TeamIn, TeamOut, TeamPatch
@@ -25,10 +28,34 @@ from .settings import VolunteersSettings
 from .skills import categories_served
 
 
-def require_community(principal: Principal, community: str) -> None:
-    """403 unless the caller coordinates `community` (or is an admin)."""
-    if not principal.may_act_for(community):
+async def in_scope(session: AsyncConnection, principal: Principal, community: str) -> bool:
+    """Whether the caller may see and act on things of `community` (admins: always)."""
+    return principal.is_admin or covers(principal, community, await scope_tree(session))
+
+
+async def require_community(session: AsyncConnection, principal: Principal, community: str) -> None:
+    """403 unless the caller's scope covers `community` (for creating in it:
+    communities are no secret, what is in them is)."""
+    if not await in_scope(session, principal, community):
         raise Problem(403, "Forbidden", f"you do not coordinate community {community!r}")
+
+
+async def check_placement(session: AsyncConnection, settings: VolunteersSettings, *, community: str, lat: float,
+                          lon: float, radius_km: float, area: dict[str, Any] | None) -> None:
+    """No ghost teams: the community exists and is active, the base lies inside
+    its boundary, and the area reaches past it by at most the configured margin."""
+    place = await store.get_community(session, community)
+    if place is None or place.status != "active" or place.level != "community" or place.boundary is None:
+        why = "does not exist" if place is None else (
+            "is retired" if place.status != "active" else f"is a {place.level}, not a community")
+        raise Problem(422, "Invalid request", f"community {community!r} {why}", [FieldError("community", why)])
+    if not areas.base_inside(place.boundary, lat, lon):
+        raise Problem(422, "Invalid request", f"the base lies outside community {community!r}",
+                      [FieldError("location", f"must lie inside the boundary of {community}")])
+    if not areas.stays_near(place.boundary, lat, lon, radius_km, area, settings.area_margin_km):
+        field = "area" if area is not None else "radius_km"
+        reason = f"reaches more than {settings.area_margin_km:g} km past the boundary of {community}"
+        raise Problem(422, "Invalid request", f"{field} {reason}", [FieldError(field, reason)])
 
 
 def zone_of(team: Row[Any]) -> ZoneInfo:
@@ -46,20 +73,19 @@ async def existing_team(session: AsyncConnection, team_id: str, *, for_update: b
     return team
 
 
-async def live_team(session: AsyncConnection, team_id: str) -> Row[Any]:
-    """The team, unless it does not exist or was deleted (404)."""
+async def live_team(session: AsyncConnection, principal: Principal, team_id: str) -> Row[Any]:
+    """The team, unless it does not exist, was deleted, or lies outside the caller's scope (404)."""
     team = await store.get_team(session, team_id)
-    if team is None or team.status == "deleted":
+    if team is None or team.status == "deleted" or not await in_scope(session, principal, team.community):
         raise not_found(f"team {team_id}")
     return team
 
 
 async def team_for_change(session: AsyncConnection, principal: Principal, team_id: str) -> Row[Any]:
-    """The live team, locked for this transaction, if the caller coordinates its community."""
+    """The live team, locked for this transaction, if the caller's scope covers it (else 404)."""
     team = await store.get_team(session, team_id, for_update=True)
-    if team is None or team.status == "deleted":
+    if team is None or team.status == "deleted" or not await in_scope(session, principal, team.community):
         raise not_found(f"team {team_id}")
-    require_community(principal, team.community)
     return team
 
 
@@ -104,8 +130,11 @@ async def refresh_team(session: AsyncConnection, team: Row[Any], now: datetime, 
 
 async def create_team(*, session: AsyncConnection, principal: Principal, body: TeamIn,
                       settings: VolunteersSettings, now: datetime) -> TeamOut:
-    """Creates a team in a community the caller coordinates, and publishes it."""
-    require_community(principal, body.community)
+    """Creates a team in a community the caller coordinates, inside its boundary, and publishes it."""
+    await require_community(session, principal, body.community)
+    await check_placement(session, settings, community=body.community, lat=body.location.lat,
+                          lon=body.location.lon, radius_km=body.radius_km, area=body.area)
+    chat_url = checked_chat_url(body.chat_url, settings)
     values: dict[str, Any] = dict(
         id=str(uuid4()),
         version=1,
@@ -118,7 +147,7 @@ async def create_team(*, session: AsyncConnection, principal: Principal, body: T
         skills=body.skills,
         capacity=body.capacity,
         status=body.status,
-        chat_url=body.chat_url,
+        chat_url=chat_url,
         leader_name=body.leader.name,
         leader_phone=body.leader.phone,
         timezone=body.timezone or settings.default_timezone,
@@ -149,14 +178,30 @@ async def update_team(*, session: AsyncConnection, principal: Principal, team_id
             values.update(leader_name=value.name, leader_phone=value.phone)
         elif key == "area":
             values["area"] = value
+        elif key == "chat_url":
+            values["chat_url"] = checked_chat_url(value, settings)
         elif value is None:
             raise Problem(422, "Invalid request", f"{key} cannot be null",
                           [FieldError(key, "cannot be null")])
         else:
             values[key] = value
+    if values.keys() & {"lat", "lon", "radius_km", "area"}:
+        merged = {**team._mapping, **values}
+        await check_placement(session, settings, community=team.community, lat=merged["lat"], lon=merged["lon"],
+                              radius_km=merged["radius_km"], area=merged["area"])
     if values:
         team = await refresh_team(session, team, now, settings, changed=values)
     return team_view(team)
+
+
+def checked_chat_url(url: str | None, settings: VolunteersSettings) -> str | None:
+    """One chat URL of an allowed kind (no request forgery from inside the cluster), or 422 naming chat_url."""
+    if url is None:
+        return None
+    try:
+        return check_chat_url(url, allowed_hosts=settings.outbound_allowed_hosts)
+    except UnsafeUrl as exc:
+        raise Problem(422, "Invalid request", f"chat_url {exc}", [FieldError("chat_url", str(exc))]) from None
 
 
 async def delete_team(*, session: AsyncConnection, principal: Principal, team_id: str,
@@ -166,14 +211,17 @@ async def delete_team(*, session: AsyncConnection, principal: Principal, team_id
     await refresh_team(session, team, now, settings, changed={"status": "deleted"})
 
 
-async def get_team(*, session: AsyncConnection, team_id: str) -> TeamOut:
-    """The live team's current state."""
-    return team_view(await live_team(session, team_id))
+async def get_team(*, session: AsyncConnection, principal: Principal, team_id: str) -> TeamOut:
+    """The live team's current state (404 outside the caller's scope)."""
+    return team_view(await live_team(session, principal, team_id))
 
 
-async def list_teams(*, session: AsyncConnection, community: str | None, limit: int, offset: int) -> list[TeamOut]:
-    """Live teams, oldest first, of one community or all."""
-    return [team_view(t) for t in await store.list_teams(session, community, limit, offset)]
+async def list_teams(*, session: AsyncConnection, principal: Principal, community: str | None, limit: int,
+                     offset: int) -> tuple[list[TeamOut], int]:
+    """Live teams in the caller's scope, oldest first, of one community or all; and how many."""
+    visible = visible_communities(principal, await scope_tree(session))
+    rows, total = await store.list_teams(session, visible, community, limit, offset)
+    return [team_view(t) for t in rows], total
 
 
 async def put_schedule(*, session: AsyncConnection, principal: Principal, team_id: str, body: ScheduleIn,
@@ -185,15 +233,16 @@ async def put_schedule(*, session: AsyncConnection, principal: Principal, team_i
     return ScheduleOut(timezone=team.timezone, **document)
 
 
-async def get_schedule(*, session: AsyncConnection, team_id: str) -> ScheduleOut:
+async def get_schedule(*, session: AsyncConnection, principal: Principal, team_id: str) -> ScheduleOut:
     """The live team's schedule, with its time zone."""
-    team = await live_team(session, team_id)
+    team = await live_team(session, principal, team_id)
     return ScheduleOut(timezone=team.timezone, **(team.schedule or {}))
 
 
-async def duty_at(*, session: AsyncConnection, team_id: str, at: datetime, settings: VolunteersSettings) -> DutyOut:
+async def duty_at(*, session: AsyncConnection, principal: Principal, team_id: str, at: datetime,
+                  settings: VolunteersSettings) -> DutyOut:
     """Whether the live team is on duty at `at`, its capacity then and when that next changes."""
-    team = await live_team(session, team_id)
+    team = await live_team(session, principal, team_id)
     duty = await compute_duty(session, team, at, settings)
     return DutyOut(at=at, on_duty=duty.on_duty, capacity=duty.capacity,
                    available_members=duty.available_members, next_change_at=duty.next_change_at)
@@ -244,7 +293,7 @@ def team_view(team: Row[Any]) -> TeamOut:
         next_change_at=team.next_change_at,
         timezone=team.timezone,
         status=team.status,
-        chat_url=team.chat_url,
+        has_chat=team.chat_url is not None,
         leader={"name": team.leader_name, "phone": team.leader_phone},
         created_at=team.created_at,
         updated_at=team.updated_at,

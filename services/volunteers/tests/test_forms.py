@@ -3,7 +3,7 @@ without an account; every value a user typed comes back escaped."""
 
 from __future__ import annotations
 
-from .conftest import member, team_body
+from .conftest import member, proof, team_body
 
 
 async def test_the_checkin_form_works_without_an_account(volunteers) -> None:
@@ -12,11 +12,19 @@ async def test_the_checkin_form_works_without_an_account(volunteers) -> None:
     link = m["checkin_url"]
     page = await volunteers.get(link, headers={"Authorization": ""})
     assert page.status_code == 200 and "Li" in page.text
-    done = await volunteers.post(link, data={"status": "quarantine"}, headers={"Authorization": ""})
+    assert 'src="/static/pow.js"' in page.text and 'name="form_token"' in page.text
+    done = await volunteers.post(link, data={"status": "quarantine", **await proof(volunteers, "checkin")},
+                                 headers={"Authorization": ""})
     assert done.status_code == 200
     assert (await volunteers.get(f"/v1/members/{m['id']}")).json()["last_checkin"]["status"] == "quarantine"
     assert (await volunteers.get("/checkin/not-a-key")).status_code == 404
-    assert (await volunteers.post(link, data={"status": "fine"})).status_code == 422
+    assert (await volunteers.post(link, data={"status": "fine", **await proof(volunteers, "checkin")})).status_code == 422
+    # Without a token, or with a spent one, nothing is recorded.
+    assert (await volunteers.post(link, data={"status": "ok"})).status_code == 422
+    spent = await proof(volunteers, "checkin")
+    assert (await volunteers.post(link, data={"status": "ok", **spent})).status_code == 200
+    assert (await volunteers.post(link, data={"status": "unwell", **spent})).status_code == 422
+    assert (await volunteers.get(f"/v1/members/{m['id']}")).json()["last_checkin"]["status"] == "ok"
 
 
 async def test_the_public_form(volunteers) -> None:
@@ -24,9 +32,12 @@ async def test_the_public_form(volunteers) -> None:
     page = await volunteers.get("/register", params={"community": "c1"}, headers=public)
     assert page.status_code == 200 and 'value="c1"' in page.text and 'value="delivery"' in page.text
     form = {"name": "Rider Qian", "phone": "+8613600000004", "community": "c1", "skills": ["delivery", "elderly_support"]}
-    assert (await volunteers.post("/register", data=form, headers=public)).status_code == 201
-    dup = await volunteers.post("/register", data=form, headers=public)
-    assert dup.status_code == 409 and "already has a pending registration" in dup.text
+    first = await volunteers.post("/register", data={**form, **await proof(volunteers, "registration")},
+                                  headers=public)
+    assert first.status_code == 201
+    # A known phone gets the very same page, and nothing more is written.
+    dup = await volunteers.post("/register", data={**form, **await proof(volunteers, "registration")}, headers=public)
+    assert (dup.status_code, dup.text) == (first.status_code, first.text)
     bad = await volunteers.post("/register", data={**form, "phone": "nope"}, headers=public)
     assert bad.status_code == 422 and "phone" in bad.text
     listed = (await volunteers.get("/v1/registrations", params={"community": "c1"})).json()
@@ -50,3 +61,11 @@ async def test_what_people_typed_comes_back_escaped(volunteers) -> None:
     assert again.status_code == 422
     assert "<script>" not in again.text and "<b>" not in again.text and "<i>" not in again.text
     assert "&lt;script&gt;alert(3)&lt;/script&gt;" in again.text and "&lt;i&gt;evenings&lt;/i&gt;" in again.text
+
+
+async def test_the_proof_of_work_script_is_served_here(volunteers) -> None:
+    script = await volunteers.get("/static/pow.js", headers={"Authorization": ""})
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "crypto.subtle" in script.text
+    page = await volunteers.get("/register", params={"community": "c1"}, headers={"Authorization": ""})
+    assert "<script>" not in page.text and 'data-pow-bits="4"' in page.text

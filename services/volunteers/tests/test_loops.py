@@ -92,3 +92,41 @@ async def test_reported_once_after_the_reminder_time(make_volunteers, bus_env, c
     assert [e["data"]["member_id"] for e in today] == [late["id"]]  # Sun checked in (unwell): no reminder
     assert sorted(e["data"]["member_id"] for e in events if e["data"]["day"] == "2025-03-04") == sorted(
         [late["id"], early["id"]])
+
+
+async def test_personal_data_is_forgotten_after_the_retention_period(make_volunteers, clock) -> None:
+    from datetime import timedelta
+
+    from tests.support.waiting import eventually
+
+    from .conftest import register
+
+    _, client = await make_volunteers(personal_data_days=2, retention_poll_seconds=0.1)
+    team = (await client.post("/v1/teams", json=team_body(community="c1"))).json()
+    m = (await client.post(f"/v1/teams/{team['id']}/members", json=member("Li", "+8613800000091"))).json()
+    await client.post(f"/v1/members/{m['id']}/checkins", json={"status": "unwell"})
+    for phone in ("+8613600000091", "+8613600000092"):
+        body = {"name": "Rider Wu", "phone": phone, "skills": ["delivery"], "community": "c1",
+                "availability": "weekends"}
+        assert (await register(client, body)).status_code == 201
+    rows = (await client.get("/v1/registrations")).json()
+    rejected = await client.post(f"/v1/registrations/{rows[0]['id']}/reject", json={"reason": "lives far away"})
+    assert rejected.status_code == 200
+
+    clock.now += timedelta(days=1)  # within the period: kept
+    await asyncio.sleep(0.5)
+    assert {r["name"] for r in (await client.get("/v1/registrations")).json()} == {"Rider Wu"}
+
+    clock.now += timedelta(days=2)
+
+    async def erased() -> list[dict] | None:
+        found = (await client.get("/v1/registrations")).json()
+        return found if all(r["name"] == "" for r in found) else None
+
+    found = await eventually(erased, what="registrations erased")
+    assert all(r["phone"].startswith("erased:") and r["availability"] is None and r["reason"] is None for r in found)
+    # What statistics need stays.
+    assert sorted(r["status"] for r in found) == ["expired", "rejected"]
+    assert all(r["community"] == "c1" and r["skills"] == ["delivery"] and r["created_at"] for r in found)
+    member_now = (await client.get(f"/v1/members/{m['id']}")).json()
+    assert member_now["last_checkin"] is None and member_now["name"] == "Li"

@@ -34,3 +34,16 @@ async def test_deleting_a_team_publishes_it_deleted(volunteers, bus_env) -> None
     async with TestBus(bus_env) as bus:
         event = await team_version(bus, team["id"], 2)
     assert event["status"] == "deleted"
+
+
+async def test_paging_and_moments_are_bounded(volunteers) -> None:
+    team = (await volunteers.post("/v1/teams", json=team_body())).json()
+    for path, params, field in (("/v1/teams", {"offset": 10**18}, "offset"),
+                                ("/v1/teams", {"limit": 0}, "limit"),
+                                ("/v1/registrations", {"offset": 10**18}, "offset"),
+                                ("/v1/communities", {"limit": 10**9}, "limit"),
+                                (f"/v1/teams/{team['id']}/duty", {"at": "9999-12-31T23:59:59+00:00"}, "at"),
+                                ("/v1/leaderboard", {"community": "x" * 65}, "community")):
+        response = await volunteers.get(path, params=params)
+        assert response.status_code == 422, (path, params)
+        assert field in {e["field"].split(".")[-1] for e in response.json()["errors"]}, (path, response.json())
