@@ -38,6 +38,7 @@ async def test_killing_dispatch_loses_no_request_and_assigns_none_twice(bus_env,
     databases = {name: await make_database(name) for name in SERVICES}
     system = System(bus_env, databases, capture).start()
     try:
+        system.seed_communities()
         volunteers, intake, dispatch = (system.client(n) for n in ("volunteers", "intake", "dispatch"))
         capacity, teams = 8, 3
         team_ids = []

@@ -17,7 +17,7 @@ from . import communities, requests
 
 async def community_changed(runtime: Runtime, catalogue: communities.Catalogue, event: CommunityChangedV1) -> None:
     """Applies a community's change once, then rebuilds this replica's catalogue."""
-    applied = await runtime.once("intake-community-changed", event,
+    applied = await runtime.once("intake-communities", event,
                                  lambda session: communities.apply_change(session=session, event=event))
     if applied:
         async with runtime.db.connect() as session:
@@ -27,7 +27,7 @@ async def community_changed(runtime: Runtime, catalogue: communities.Catalogue, 
 def register(runtime: Runtime, catalogue: communities.Catalogue) -> None:
     bus = runtime.bus
 
-    @bus.subscriber("community-changed", CommunityChangedV1,
+    @bus.subscriber("communities", CommunityChangedV1,
                     "Keeps the communities read model (forms, placing requests, scope).")
     async def on_community_changed(event: CommunityChangedV1) -> None:
         await community_changed(runtime, catalogue, event)

@@ -59,17 +59,45 @@ class System:
                                    e["data"]["team_id"] == t and e["data"]["version"] >= v)
             await bus.settled("dispatch-teams")
 
+    def seed_communities(self) -> None:
+        """Wuhan, its Jianghan district and the community every test's teams and
+        requests lie in (a box around them), created in volunteers and known to
+        intake, dispatch and notify before a test starts."""
+        with self.client("volunteers") as volunteers:
+            for body in DEMO_COMMUNITIES:
+                created = volunteers.post("/v1/communities", json=body)
+                assert created.status_code == 201, created.text
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self._communities_reached_everyone()).result()
+
+    async def _communities_reached_everyone(self) -> None:
+        async with TestBus(self.bus_env) as bus:
+            await bus.wait_for("aid.community.changed.v1", lambda e: e["data"]["code"] == COMMUNITY)
+            for consumer in ("intake-communities", "dispatch-communities", "notify-communities"):
+                await bus.settled(consumer)
+
     def wait_for_teams_in_dispatch(self, *team_ids: str) -> None:
         """teams_reached_dispatch, for a test that runs without an event loop."""
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, self.teams_reached_dispatch(*team_ids)).result()
 
 
+COMMUNITY = "wuhan-jianghan-01"
+# lon, lat: a box of about 70 by 70 km around the tests' bases and homes.
+_BOX = [[114.0, 30.3], [114.7, 30.3], [114.7, 30.95], [114.0, 30.95], [114.0, 30.3]]
+DEMO_COMMUNITIES = [
+    {"code": "wuhan", "level": "city", "name_zh": "武汉市", "name_en": "Wuhan"},
+    {"code": "wuhan-jianghan", "level": "district", "parent": "wuhan", "name_zh": "江汉区", "name_en": "Jianghan"},
+    {"code": COMMUNITY, "level": "community", "parent": "wuhan-jianghan", "name_zh": "江汉一社区",
+     "name_en": "Jianghan 01", "boundary": {"type": "Polygon", "coordinates": [_BOX]}, "hotline": "+862782345678"},
+]
+
+
 def team_body(capture: CaptureServer, name: str = "Team A", lat: float = 30.5928, lon: float = 114.3055,
               radius_km: float = 5.0, capacity: int = 3, skills: list[str] | None = None) -> dict:
     return {
         "name": name,
-        "community": "wuhan-jianghan-01",
+        "community": COMMUNITY,
         "location": {"lat": lat, "lon": lon},
         "radius_km": radius_km,
         "skills": skills or ["delivery", "medicine_purchase"],
@@ -103,7 +131,9 @@ async def running_system(make_database, bus_env: dict[str, str], extra_env: dict
         databases = {name: f"sqlite+aiosqlite:///{sqlite_dir}/{name}.db" for name in SERVICES}
     system = System(bus_env, databases, capture, extra_env)
     try:
-        yield system.start()
+        system.start()
+        system.seed_communities()
+        yield system
     finally:
         system.stop()
         capture.stop()

@@ -38,7 +38,7 @@ async def test_the_qr_code_points_at_the_communitys_form(intake) -> None:
 async def test_communities_come_from_volunteers_events_newest_version_wins(intake, bus_env) -> None:
     async with TestBus(bus_env) as bus:
         await bus.publish(community_event("hongshan-07", 30.50, 114.35, "洪山七社区", version=2))
-        await bus.settled("intake-community-changed")
+        await bus.settled("intake-communities")
 
         async def listed() -> list | None:
             found = (await intake.get("/v1/communities")).json()
@@ -48,11 +48,11 @@ async def test_communities_come_from_volunteers_events_newest_version_wins(intak
         assert community["code"] == "hongshan-07" and community["name"]["zh-CN"] == "洪山七社区"
         # An older version arriving late changes nothing.
         await bus.publish(community_event("hongshan-07", 30.50, 114.35, "旧名字", version=1))
-        await bus.settled("intake-community-changed")
+        await bus.settled("intake-communities")
         assert (await intake.get("/v1/communities/hongshan-07")).json()["name"]["zh-CN"] == "洪山七社区"
         # Retired: no form, no code to file under.
         await bus.publish(community_event("hongshan-07", 30.50, 114.35, "洪山七社区", version=3, status="retired"))
-        await bus.settled("intake-community-changed")
+        await bus.settled("intake-communities")
     assert (await intake.get("/v1/communities/hongshan-07")).status_code == 404
 
 
