@@ -17,6 +17,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import make_asgi_app
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.routing import Route
 
 from shared.bus import Bus
 from shared.contracts import CoordinatorTokenRevokedV1, Event
@@ -30,7 +31,7 @@ from shared.http import (
     install_problem_handlers,
     roles,
 )
-from shared.middleware import ASGIApp, BodyLimit, Receive, Scope, SecurityHeaders, Send
+from shared.middleware import BodyLimit, Receive, Scope, SecurityHeaders, Send
 from shared.outbox import OutboxRelay, Retention, claim_event
 from shared.settings import ServiceSettings
 
@@ -165,7 +166,9 @@ class Runtime:
         app.include_router(self.health_router())
         if access != "off":
             app.include_router(self._ops_router(app, access))
-            app.mount("/metrics", make_asgi_app() if access == "open" else _admin_only(make_asgi_app(), self.admin_token))
+            # A route, not a mount: Prometheus asks for /metrics, and a mount would redirect it to /metrics/.
+            app.router.routes.append(Route("/metrics", Metrics(self.admin_token if access == "admin" else None),
+                                           include_in_schema=False))
         return app
 
     def _ops_router(self, app: FastAPI, access: str) -> APIRouter:
@@ -242,21 +245,23 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(1.0)
 
 
-def _admin_only(inner: ASGIApp, admin_token: str) -> ASGIApp:
-    """`inner` (the metrics app) behind the admin bearer token, as Prometheus's
-    `authorization` scrape setting sends it."""
-    expected = f"Bearer {admin_token}".encode()
+class Metrics:
+    """Prometheus's exposition, behind the admin bearer token when one is given
+    (as Prometheus's `authorization` scrape setting sends it).  A class, so that
+    Starlette serves it as an ASGI app rather than as a request handler."""
 
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, admin_token: str | None) -> None:
+        self.expected = f"Bearer {admin_token}".encode() if admin_token else None
+        self.exposition = make_asgi_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = dict(scope.get("headers", [])).get(b"authorization", b"")
-        if scope["type"] == "http" and not secrets.compare_digest(given, expected):
+        if self.expected is not None and not secrets.compare_digest(given, self.expected):
             await send({"type": "http.response.start", "status": 401,
                         "headers": [(b"www-authenticate", b"Bearer"), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        await inner(scope, receive, send)
-
-    return guarded
+        await self.exposition(scope, receive, send)
 
 
 def _dev_token(service: str) -> str:

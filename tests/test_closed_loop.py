@@ -91,3 +91,14 @@ def test_a_request_goes_all_the_way_round_to_closed(system: System) -> None:
     points = wait_until(lambda: (p := volunteers.get(f"/v1/members/{member_id}/points").json())["total"] > 0 and p,
                         what="points for the volunteer")
     assert len(points["entries"]) == 1, "one completion, one ledger entry"
+
+    # Nothing personal reached any service's log on the way round: not the
+    # requester's, the leader's or the member's phone (in any form), name or words.
+    personal = [REQUESTER, REQUESTER.removeprefix("+86"), "Li Na", "insulin", "6th floor",
+                team["leader"]["phone"], team["leader"]["phone"].removeprefix("+86"), "Wang Wei",
+                "+8613700137000", "13700137000", "Zhao Lei"]
+    for name in ("intake", "volunteers", "dispatch", "notify"):
+        logged = system[name].all_logs()
+        assert "bus connected" in logged, f"{name} logged nothing: the check would prove nothing"
+        leaked = [p for p in personal if p in logged]
+        assert not leaked, f"{name} logged {leaked}"

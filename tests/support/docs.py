@@ -15,7 +15,7 @@ from collections import defaultdict
 from fastapi.routing import APIRoute, iter_route_contexts
 from faststream.specification import AsyncAPI
 from pydantic_settings import BaseSettings
-from starlette.routing import Mount
+from starlette.routing import Route
 
 from shared.settings import ServiceSettings
 
@@ -109,7 +109,7 @@ def declared_routes() -> list[tuple[str, str, str, tuple[str, ...]]]:
                 who = tuple((route.openapi_extra or {}).get("x-heartline-roles", ()))
                 for method in sorted((route.methods or set()) - {"HEAD"}):
                     found.append((name, method, route.path, who))
-            elif isinstance(route.original_route, Mount) and route.path == "/metrics":
+            elif isinstance(route.original_route, Route) and route.path == "/metrics":
                 found.append((name, "GET", "/metrics", ("public",) if app.docs_url else ("admin",)))
     return found
 

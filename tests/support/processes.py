@@ -66,5 +66,8 @@ class ServiceProcess:
                 self.kill()
 
     def logs(self) -> str:
+        return self.all_logs()[-6000:]
+
+    def all_logs(self) -> str:
         with open(self.log.name, errors="replace") as f:
-            return f.read()[-6000:]
+            return f.read()
