@@ -22,6 +22,7 @@ from .schemas import (
     NoteIn,
     NoteOut,
     RequestOut,
+    Text,
 )
 from .settings import DispatchSettings
 
@@ -47,7 +48,7 @@ def router(runtime: Runtime, settings: DispatchSettings, sweeper: QueueSweeper,
         page: PageParams,
         response: Response,
         status: RequestStatus | None = None,
-        community: Annotated[str | None, Query(max_length=64)] = None,
+        community: Annotated[Text | None, Query(max_length=64)] = None,
         category: Category | None = None,
         urgency: Urgency | None = None,
         min_age_minutes: Age = None,

@@ -1,11 +1,23 @@
 """Dispatch's HTTP shapes (the coordinators' API)."""
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.contracts import GeoPoint, RequestStatus
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: a 422 naming the field, not a 500 from the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Free text that is stored.
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class AssignmentOut(BaseModel):
@@ -95,21 +107,21 @@ class CandidatesOut(BaseModel):
 
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(None, max_length=500)
+    reason: Text | None = Field(None, max_length=500)
 
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     team_id: UUID
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
     override_capacity: bool = Field(False, description="Assign even if the team is at capacity (audited).")
 
 
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=2000)
+    text: Text = Field(min_length=1, max_length=2000)

@@ -23,6 +23,17 @@ E164Phone = Annotated[str, AfterValidator(_e164)]
 PHONE_SCHEMA: JsonDict = {"pattern": E164_PATTERN}
 
 
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: a 422 naming the field, not a 500 from the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Free text that is stored.
+Text = Annotated[str, AfterValidator(_storable)]
+
+
 class DeliveryOut(BaseModel):
     """One message.  The address is never shown (a phone is masked, a chat URL
     is a secret); `to` only tells messages apart."""
@@ -51,7 +62,7 @@ class ConsentIn(BaseModel):
     preferred_channel: Literal["sms", "phone_call"] | None = Field(
         None, description="phone_call: messages go to a coordinator, who calls."
     )
-    reason: str | None = Field(None, max_length=500, description="Why (a coordinator must say).")
+    reason: Text | None = Field(None, max_length=500, description="Why (a coordinator must say).")
 
 
 class ConsentOut(BaseModel):
@@ -89,15 +100,15 @@ class InboundSms(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     sender: E164Phone = Field(alias="from", description="E.164")
-    text: str = Field(min_length=1, max_length=1600)
-    id: str | None = Field(None, max_length=100, description="The provider's message id (de-duplicates).")
+    text: Text = Field(min_length=1, max_length=1600)
+    id: Text | None = Field(None, max_length=100, description="The provider's message id (de-duplicates).")
 
 
 class InboundChat(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    text: str = Field(min_length=1, max_length=4000)
-    id: str | None = Field(None, max_length=100)
+    text: Text = Field(min_length=1, max_length=4000)
+    id: Text | None = Field(None, max_length=100)
 
 
 class InboundOut(BaseModel):

@@ -350,6 +350,10 @@ def router(runtime: Runtime, settings: VolunteersSettings, clock: Clock, doors: 
 
 def _utf8(body: bytes) -> str:
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Problem(422, "Invalid file", "the file must be UTF-8", [FieldError("body", "not UTF-8")]) from None
+    if "\x00" in text:  # PostgreSQL text cannot hold it
+        raise Problem(422, "Invalid file", "the file must not contain NUL characters",
+                      [FieldError("body", "contains NUL characters")])
+    return text

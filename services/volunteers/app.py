@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from shared.clock import utcnow
+from shared.http import FieldError, Problem
 from shared.runtime import Runtime
 
 from . import api, forms, handlers, loops
@@ -29,6 +30,16 @@ def create_app(settings: VolunteersSettings | None = None,
     app = runtime.app("Heartline volunteers", body_limits={"/v1/import/": settings.max_import_bytes})
     # The form tokens' key: the token secret, or else the admin token (never sent to anyone).
     doors = Doors(settings, runtime.token_secret or runtime.admin_token)
-    app.include_router(api.router(runtime, settings, clock, doors))
-    app.include_router(forms.router(runtime, settings, clock, doors))
+    guard = [Depends(storable_url)]
+    app.include_router(api.router(runtime, settings, clock, doors), dependencies=guard)
+    app.include_router(forms.router(runtime, settings, clock, doors), dependencies=guard)
     return app
+
+
+async def storable_url(request: Request) -> None:
+    """A NUL in a path or query parameter (`%00`) is a 422 naming it: PostgreSQL
+    text cannot hold one, and a lookup with it would otherwise be a 500."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if "\x00" in str(value):
+            raise Problem(422, "Invalid request", f"{name}: must not contain NUL characters",
+                          [FieldError(name, "must not contain NUL characters")])

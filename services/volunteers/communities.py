@@ -110,7 +110,7 @@ async def import_communities(*, session: AsyncConnection, principal: Principal, 
 def _features(text: str) -> list[tuple[str, dict[str, Any]]]:
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise Problem(422, "Invalid import", "not valid JSON", [FieldError("body", str(exc))]) from None
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection" or not isinstance(features,
@@ -129,12 +129,16 @@ def _features(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"code", "level", "name_zh", "name_en"} - set(reader.fieldnames or ())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # a bare CR ends a row, as in csv_io
+    try:
+        missing = {"code", "level", "name_zh", "name_en"} - set(reader.fieldnames or ())
+        rows = [] if missing else list(reader)
+    except csv.Error as exc:
+        raise Problem(422, "Invalid import", "not readable as CSV",
+                      [FieldError("body", f"line {reader.line_num}: {exc}")]) from None
     if missing:
         raise Problem(422, "Invalid import", "the header lacks required columns",
                       [FieldError("header", f"missing column {c}") for c in sorted(missing)])
-    rows = list(reader)
     _bounded(len(rows))
     out: list[tuple[str, dict[str, Any]]] = []
     for n, row in enumerate(rows, start=2):

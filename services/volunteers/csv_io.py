@@ -96,8 +96,18 @@ FIELD_TO_COLUMN = {"location.lat": "lat", "location.lon": "lon", "leader.name": 
 
 def parse(kind: str, text: str) -> Parsed:
     """Every row validated; errors for every bad row (nothing stops at the first)."""
+    # newline="": a bare CR ends a row, as in any spreadsheet's CSV, instead of failing the reader.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _rows(kind, reader)
+    except csv.Error as exc:
+        parsed = Parsed()
+        parsed.errors.append(RowError(reader.line_num or 1, "row", f"not readable as CSV: {exc}"))
+        return parsed
+
+
+def _rows(kind: str, reader: csv.DictReader) -> Parsed:
     parsed = Parsed()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip() for h in reader.fieldnames or []]
     missing = REQUIRED[kind] - set(header)
     unknown = set(header) - set(COLUMNS[kind])

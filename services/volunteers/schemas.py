@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,8 +21,30 @@ CheckinStatus = Literal["ok", "unwell", "quarantine"]
 MAX_INTERVAL = timedelta(days=31)
 
 
+def storable(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL and a lone surrogate cannot be encoded:
+    a string anywhere in an input (lists and GeoJSON included) with either is
+    a 422 naming the field, not a 500 from the database."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable(key), storable(item)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _storable = field_validator("*")(storable)
 
 
 def optional_phone(phone: str | None) -> str | None:

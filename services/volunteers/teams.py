@@ -172,6 +172,9 @@ async def update_team(*, session: AsyncConnection, principal: Principal, team_id
     values: dict[str, Any] = {}
     for key in patch.model_fields_set:
         value = getattr(patch, key)
+        if value is None and key not in ("area", "chat_url"):  # only these two may be cleared
+            raise Problem(422, "Invalid request", f"{key} cannot be null",
+                          [FieldError(key, "cannot be null")])
         if key == "location":
             values.update(lat=value.lat, lon=value.lon)
         elif key == "leader":
@@ -180,9 +183,6 @@ async def update_team(*, session: AsyncConnection, principal: Principal, team_id
             values["area"] = value
         elif key == "chat_url":
             values["chat_url"] = checked_chat_url(value, settings)
-        elif value is None:
-            raise Problem(422, "Invalid request", f"{key} cannot be null",
-                          [FieldError(key, "cannot be null")])
         else:
             values[key] = value
     if values.keys() & {"lat", "lon", "radius_km", "area"}:
